@@ -1,0 +1,162 @@
+"""ForecastCube: the backtest of a pool on a panel of series, as plain arrays.
+
+Saved as one ``.npz`` of numeric arrays (loaded with ``allow_pickle=False``) beside a
+JSON header, so a cube from anyone is safe to load.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from metacompose.errors import FileFormatError
+
+CUBE_FORMAT = "metacompose.cube"
+CUBE_VERSION = 1
+
+
+@dataclass
+class ForecastCube:
+    """Forecasts of ``M`` models at ``O`` origins of ``S`` series, with what is known about them.
+
+    Origins run in time order; the last one (index ``O - 1``) is the final origin at the
+    end of each series' training data, whose actuals are unknown (NaN) unless a test part
+    was given for evaluation only.
+
+    Attributes:
+        forecasts: float32 ``(S, O, M, H)``, in the units of each series.
+        actuals: float32 ``(S, O, H)``; NaN where the value is unknown or not observed.
+        scales: float32 ``(S,)``, MASE scale of each series' whole training part.
+        origin_scales: float32 ``(S, O)``, MASE scale of ``y[:origin]`` (known at the origin).
+        origins: int64 ``(S, O)``, origin as the number of observations before it
+            (the forecast covers positions ``origin .. origin + H - 1``); ``-1`` marks an
+            origin that does not exist for a short series (its forecasts and actuals are NaN).
+        features: float32 ``(S, O, F)``, series features of the scaled ``y[:origin]``.
+        failed: bool ``(S, O, M)``, True where a model failed and its fallback forecast instead.
+        series_ids: ``S`` ids; models: ``M`` aliases; feature_names: ``F`` names.
+        season_length: ``m``; horizon: ``H``.
+    """
+
+    forecasts: np.ndarray
+    actuals: np.ndarray
+    scales: np.ndarray
+    origin_scales: np.ndarray
+    origins: np.ndarray
+    features: np.ndarray
+    failed: np.ndarray
+    series_ids: list[str]
+    models: list[str]
+    feature_names: list[str]
+    season_length: int
+    horizon: int
+    meta: dict = field(default_factory=dict)
+
+    _ARRAYS = ("forecasts", "actuals", "scales", "origin_scales", "origins", "features", "failed")
+
+    def __post_init__(self) -> None:
+        S, O, M, H = self.forecasts.shape
+        expect = {
+            "actuals": (S, O, H), "scales": (S,), "origin_scales": (S, O), "origins": (S, O),
+            "failed": (S, O, M),
+        }
+        for name, shape in expect.items():
+            if getattr(self, name).shape != shape:
+                raise FileFormatError(f"cube array {name} has shape {getattr(self, name).shape}, expected {shape}")
+        if self.features.shape[:2] != (S, O) or self.features.shape[2] != len(self.feature_names):
+            raise FileFormatError(f"cube features have shape {self.features.shape}, expected ({S}, {O}, {len(self.feature_names)})")
+        if len(self.series_ids) != S or len(self.models) != M or H != self.horizon:
+            raise FileFormatError("cube ids, model aliases or horizon do not match the forecasts' shape")
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(S, O, M, H)``."""
+        return self.forecasts.shape
+
+    @property
+    def valid(self) -> np.ndarray:
+        """bool ``(S, O)``: the origin exists for that series."""
+        return self.origins >= 0
+
+    @property
+    def train_valid(self) -> np.ndarray:
+        """bool ``(S, O)``: backtest origins (not the final one) whose actuals are fully known."""
+        v = self.valid & np.all(np.isfinite(self.actuals), axis=2)
+        v[:, -1] = False
+        return v
+
+    def errors(self, kind: str = "mase") -> np.ndarray:
+        """Per-model errors ``(S, O, M)``, averaged over the known steps of each horizon.
+
+        Args:
+            kind: ``"mase"`` (absolute error over the series' MASE scale) or ``"smape"`` (percent).
+
+        Raises:
+            ValueError: unknown ``kind``.
+        """
+        y = self.actuals[:, :, None, :].astype(np.float64)
+        f = self.forecasts.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if kind == "mase":
+                e = np.abs(y - f) / self.scales[:, None, None, None]
+            elif kind == "smape":
+                den = np.abs(y) + np.abs(f)
+                e = np.where(den > 0, 200.0 * np.abs(y - f) / np.where(den > 0, den, 1), 0.0)
+                e = np.where(np.isnan(y), np.nan, e)
+            else:
+                raise ValueError(f"kind must be 'mase' or 'smape', got {kind!r}")
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return np.nanmean(e, axis=3)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``<path>.npz`` (arrays) and ``<path>.json`` (header); returns the npz path."""
+        path = Path(path)
+        base = path.with_suffix("") if path.suffix in (".npz", ".json") else path
+        base.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(base.with_suffix(".npz"), **{k: getattr(self, k) for k in self._ARRAYS})
+        header = {
+            "format": CUBE_FORMAT, "version": CUBE_VERSION, "series_ids": list(map(str, self.series_ids)),
+            "models": list(self.models), "feature_names": list(self.feature_names),
+            "season_length": int(self.season_length), "horizon": int(self.horizon), "meta": self.meta,
+        }
+        base.with_suffix(".json").write_text(json.dumps(header, indent=1))
+        return base.with_suffix(".npz")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ForecastCube":
+        """Read a cube written by :meth:`save` (never unpickles anything).
+
+        Raises:
+            FileNotFoundError: a file is missing.
+            FileFormatError: the files are corrupted, not a cube, or from a newer format version.
+        """
+        path = Path(path)
+        base = path.with_suffix("") if path.suffix in (".npz", ".json") else path
+        try:
+            header = json.loads(base.with_suffix(".json").read_text())
+        except json.JSONDecodeError as exc:
+            raise FileFormatError(f"{base.with_suffix('.json')} is not valid JSON: {exc}") from None
+        if not isinstance(header, dict) or header.get("format") != CUBE_FORMAT:
+            raise FileFormatError(f"{base.with_suffix('.json')} is not a metacompose cube header")
+        if int(header.get("version", -1)) > CUBE_VERSION:
+            raise FileFormatError(
+                f"cube format version {header.get('version')} is newer than this metacompose supports "
+                f"({CUBE_VERSION}); upgrade metacompose"
+            )
+        try:
+            with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in cls._ARRAYS}
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # zipfile/numpy raise many types on corrupt files
+            raise FileFormatError(f"{base.with_suffix('.npz')} is corrupted or not a cube: {exc}") from None
+        return cls(
+            **arrays, series_ids=header["series_ids"], models=header["models"],
+            feature_names=header["feature_names"], season_length=header["season_length"],
+            horizon=header["horizon"], meta=header.get("meta", {}),
+        )

@@ -1,0 +1,48 @@
+"""Cheap reference forecasters: Naive and SeasonalNaive (Hyndman & Athanasopoulos, FPP3 §5.2)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metacompose.models.base import Forecaster
+
+
+class Naive(Forecaster):
+    """Random-walk forecast: every step repeats the last observation.
+
+    Args:
+        season_length: seasonal period ``m``; stored for the pool, unused.
+        alias: defaults to ``"Naive"``.
+    """
+
+    alias = "Naive"
+    fallback = None
+
+    def _fit(self, y: np.ndarray) -> None:
+        self._last = float(y[-1])
+
+    def _predict(self, h: int) -> np.ndarray:
+        return np.full(h, self._last)
+
+
+class SeasonalNaive(Forecaster):
+    """Seasonal random walk: step ``k`` repeats the observation one season ``m`` earlier.
+
+    A series shorter than one season is forecast by :class:`Naive`, so this model never
+    fails on a non-empty finite series; it is the pool's default fallback.
+
+    Args:
+        season_length: seasonal period ``m``.
+        alias: defaults to ``"SeasonalNaive"``.
+    """
+
+    alias = "SeasonalNaive"
+    fallback = "Naive"
+
+    def _fit(self, y: np.ndarray) -> None:
+        m = self.season_length
+        self._season = y[-m:].copy() if y.shape[0] >= m else np.full(1, y[-1])
+
+    def _predict(self, h: int) -> np.ndarray:
+        reps = int(np.ceil(h / self._season.shape[0]))
+        return np.tile(self._season, reps)[:h]
