@@ -1,0 +1,1 @@
+"""Composition agents (placeholder while being written)."""

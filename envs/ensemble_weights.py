@@ -1,0 +1,262 @@
+"""``metacompose/EnsembleWeights-v0``: choose the weights of a forecast combination, origin by origin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from metacompose.cube import ForecastCube
+from metacompose.errors import InputError
+from metacompose.envs.observation import DEFAULT_HISTORY, observation_space_size, observation_table
+
+REWARD_METRICS = ("mase", "smape")
+
+
+def action_to_weights(action: np.ndarray, temperature: float) -> np.ndarray:
+    """Map actions in ``[-1, 1]`` to weights on the simplex: ``softmax(temperature * action)``.
+
+    Args:
+        action: shape ``(..., M)``; values outside ``[-1, 1]`` are clipped, NaN counts as 0.
+        temperature: > 0; larger values let an action concentrate more weight on one model
+            (with ``M = 4`` and ``temperature = 3``, the action ``(1, -1, -1, -1)`` gives
+            the first model a weight of 0.993).
+
+    Returns:
+        float64 array of the shape of ``action``; non-negative, summing to 1 along the last
+        axis, never NaN. A uniform action gives exactly equal weights.
+    """
+    a = np.clip(np.nan_to_num(np.asarray(action, dtype=np.float64)), -1.0, 1.0) * float(temperature)
+    z = np.exp(a - a.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def horizon_error(y: np.ndarray, f: np.ndarray, scale: float, metric: str) -> np.ndarray:
+    """Error of forecasts ``f`` ``(..., H)`` against actuals ``y`` ``(H,)``, averaged over the horizon.
+
+    Args:
+        y: actuals ``(H,)``; NaN steps are left out.
+        f: forecasts ``(..., H)``.
+        scale: MASE scale (> 0), used when ``metric == "mase"``.
+        metric: ``"mase"`` (MASE units) or ``"smape"`` (sMAPE as a fraction: percent / 100).
+
+    Returns:
+        float64 array of shape ``f.shape[:-1]``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    f = np.asarray(f, dtype=np.float64)
+    known = np.isfinite(y)
+    y, f = y[known], f[..., known]
+    if y.shape[0] == 0:
+        return np.zeros(f.shape[:-1])
+    if metric == "mase":
+        e = np.abs(y - f) / scale
+    else:
+        den = np.abs(y) + np.abs(f)
+        e = np.where(den > 0, 2.0 * np.abs(y - f) / np.where(den > 0, den, 1.0), 0.0)
+    return e.mean(axis=-1)
+
+
+class EnsembleWeightsEnv(gym.Env):
+    """Choose, origin by origin, the weights that combine a pool's forecasts of one series.
+
+    ## Description
+
+    The environment reads a :class:`~metacompose.cube.ForecastCube`, the rolling-origin
+    backtest of a pool of ``M`` base forecasters on ``S`` series. An episode is one series;
+    its steps walk the series' backtest origins (``cube.train_valid``) in time order. At
+    each origin the agent sees what is known there (how each model did on the forecast
+    steps that have already been observed, how far the models disagree now, the series
+    features) and chooses weights for the ``M`` forecasts made at that origin. No model is
+    fitted inside a step: the forecasts were computed once, in the backtest.
+
+    The next observation does not depend on the action, so the problem is a contextual
+    bandit laid out in time; a small discount (``gamma`` in ``[0, 0.5]``) suits it.
+
+    ## Action Space
+
+    ``Box(-1, 1, (M,), float32)``. The action ``a`` is mapped to the weights
+    ``softmax(temperature * a)`` (see :func:`action_to_weights`): non-negative, summing to
+    one, never NaN. The uniform action (all entries equal) is the equal-weight combination.
+
+    ## Observation Space
+
+    ``Box(-1, 1, (D,), float32)`` with ``D = 7 * M + F + 2``
+    (:func:`~metacompose.envs.observation.observation_space_size`), built by
+    :func:`~metacompose.envs.observation.observation` from the data known at the origin
+    only; the errors of a forecast made at origin ``o'`` count at origin ``o`` only for its
+    steps whose target position ``o' + j`` is ``< o``. Per model: recent and overall past
+    error (MASE units of the scale known at the origin, squashed with ``tanh(log1p(.))``),
+    error relative to the pool's median, rank, disagreement with the pool's median forecast
+    (absolute and signed), failure flag; then the ``F`` series features of the cube; then the
+    progress ``k / (O - 1)`` and how much error history there is.
+    ``observation_names(cube)`` lists the entries.
+
+    ## Rewards
+
+    ``clip(e_equal - e_composed, -reward_clip, reward_clip)`` where ``e`` is the error of
+    a combination over the horizon at this origin in scale-free units: MASE with the
+    series' scale known at the origin (``reward_metric="mase"``), or sMAPE / 100
+    (``"smape"``). ``e_equal`` is the equal-weight combination, so the uniform action earns
+    0, a combination better than equal weights earns a positive reward.
+
+    ## Starting State
+
+    ``reset`` draws a series uniformly from ``series`` with ``self.np_random`` (or takes
+    ``options={"series": i}``) and returns the observation at its first backtest origin.
+
+    ## Episode End
+
+    The episode terminates after the step at the series' last backtest origin (the final
+    origin, whose actuals are unknown, is never stepped). It is never truncated;
+    an episode has at most ``O - 1`` steps.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    import metacompose.envs
+    env = gym.make("metacompose/EnsembleWeights-v0", cube=cube, temperature=3.0)
+    ```
+
+    * ``cube``: the :class:`~metacompose.cube.ForecastCube`.
+    * ``series``: indices of the series to draw episodes from; default every series with at
+      least one backtest origin.
+    * ``reward_metric``: ``"mase"`` (default) or ``"smape"``.
+    * ``temperature``: scale of the action before the softmax (default 3.0).
+    * ``history``: how many recent past origins the ``recent_error`` block summarises (default 3).
+    * ``reward_clip``: bound of the reward's absolute value (default 5.0).
+    * ``observations``: optional precomputed ``observation_table(cube, history)``, shape
+      ``(S, O, D)``, to share between copies of the environment.
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        cube: ForecastCube,
+        series: Any = None,
+        reward_metric: str = "mase",
+        temperature: float = 3.0,
+        history: int = DEFAULT_HISTORY,
+        reward_clip: float = 5.0,
+        observations: np.ndarray | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        """Build the environment; see the class docstring's Arguments section.
+
+        Raises:
+            InputError: ``cube`` is not a ForecastCube, an argument is out of range, a series
+                index is invalid, or no chosen series has a backtest origin.
+        """
+        if not isinstance(cube, ForecastCube):
+            raise InputError(f"cube must be a metacompose ForecastCube, got {type(cube).__name__}")
+        if reward_metric not in REWARD_METRICS:
+            raise InputError(f"reward_metric must be one of {REWARD_METRICS}, got {reward_metric!r}")
+        if not (np.isfinite(temperature) and temperature > 0):
+            raise InputError(f"temperature must be a positive number, got {temperature!r}")
+        if int(history) < 1:
+            raise InputError(f"history must be >= 1, got {history!r}")
+        if not reward_clip > 0:
+            raise InputError(f"reward_clip must be > 0, got {reward_clip!r}")
+        if render_mode is not None:
+            raise InputError("EnsembleWeightsEnv has no render modes")
+        self.cube = cube
+        self.reward_metric = reward_metric
+        self.temperature = float(temperature)
+        self.history = int(history)
+        self.reward_clip = float(reward_clip)
+        self.render_mode = render_mode
+        S, O, M, _ = cube.shape
+        self._train = cube.train_valid & np.all(np.isfinite(cube.forecasts), axis=(2, 3))
+        has_train = np.flatnonzero(self._train.any(axis=1))
+        if series is None:
+            self.series = has_train
+        else:
+            idx = np.atleast_1d(np.asarray(series))
+            if idx.dtype == bool:
+                idx = np.flatnonzero(idx)
+            if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or np.any((idx < 0) | (idx >= S)):
+                raise InputError(f"series must be indices in [0, {S}) or a boolean mask of length {S}")
+            self.series = np.array([i for i in idx if self._train[i].any()], dtype=np.int64)
+        if self.series.shape[0] == 0:
+            raise InputError("no chosen series has a backtest origin with known actuals; nothing to learn from")
+        D = observation_space_size(cube)
+        if observations is None:
+            observations = observation_table(cube, self.history)
+        elif observations.shape != (S, O, D):
+            raise InputError(f"observations must have shape {(S, O, D)}, got {observations.shape}")
+        self._obs = observations
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(M,), dtype=np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(D,), dtype=np.float32)
+        self._s = -1
+        self._steps = np.zeros(0, dtype=np.int64)
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode on a series drawn with ``self.np_random`` or given as ``options["series"]``.
+
+        Args:
+            seed: seeds ``self.np_random`` (Gymnasium convention).
+            options: optional ``{"series": i}``.
+
+        Returns:
+            ``(observation (D,) float32, info)``; ``info`` has ``series`` and ``origin``.
+
+        Raises:
+            InputError: ``options["series"]`` has no backtest origin or is out of range.
+        """
+        super().reset(seed=seed)
+        if options and "series" in options:
+            s = int(options["series"])
+            if not 0 <= s < self.cube.shape[0] or not self._train[s].any():
+                raise InputError(f"series {s} does not exist or has no backtest origin with known actuals")
+        else:
+            s = int(self.series[self.np_random.integers(self.series.shape[0])])
+        self._s = s
+        self._steps = np.flatnonzero(self._train[s])
+        self._t = 0
+        k = int(self._steps[0])
+        return self._obs[s, k].copy(), {"series": s, "origin": k}
+
+    def step(self, action):
+        """Weight the forecasts at the current origin and move to the next origin.
+
+        Args:
+            action: ``(M,)`` in ``[-1, 1]``.
+
+        Returns:
+            ``(observation, reward, terminated, truncated, info)``; ``info`` holds ``series``,
+            ``origin``, ``weights`` ``(M,)``, ``errors`` ``(M,)`` (each model's error at this
+            origin in the reward metric's units), ``error_composed`` and ``error_equal``.
+
+        Raises:
+            RuntimeError: ``step`` is called before ``reset`` or after the episode ended.
+        """
+        if self._s < 0 or self._t >= self._steps.shape[0]:
+            raise RuntimeError("call reset() before step() (the episode has ended or not started)")
+        s, k = self._s, int(self._steps[self._t])
+        cube = self.cube
+        M = cube.shape[2]
+        w = action_to_weights(np.asarray(action).reshape(M), self.temperature)
+        f = cube.forecasts[s, k].astype(np.float64)                   # (M, H)
+        y = cube.actuals[s, k]
+        sc = float(cube.origin_scales[s, k])
+        sc = sc if np.isfinite(sc) and sc > 0 else 1.0
+        eq = np.full(M, 1.0 / M)
+        per_model = horizon_error(y, f, sc, self.reward_metric)
+        e_comp = float(horizon_error(y, w @ f, sc, self.reward_metric))
+        e_eq = float(horizon_error(y, eq @ f, sc, self.reward_metric))
+        reward = float(np.clip(np.nan_to_num(e_eq - e_comp), -self.reward_clip, self.reward_clip))
+        self._t += 1
+        terminated = self._t >= self._steps.shape[0]
+        k_next = int(self._steps[self._t]) if not terminated else min(k + 1, cube.shape[1] - 1)
+        info = {"series": s, "origin": k, "weights": w, "errors": per_model,
+                "error_composed": e_comp, "error_equal": e_eq}
+        return self._obs[s, k_next].copy(), reward, terminated, False, info

@@ -1,0 +1,67 @@
+"""Score composed and base forecasts on a held-out test part (sMAPE and MASE)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from metacompose.cube import ForecastCube
+from metacompose.metrics import mase, smape
+
+
+def test_matrix(test: pd.DataFrame, ids, horizon: int, id_col="unique_id", time_col="ds", target_col="y") -> np.ndarray:
+    """Test values as float64 ``(S, H)`` in the order of ``ids``; NaN where a series has fewer than ``H`` values."""
+    out = np.full((len(ids), horizon), np.nan)
+    groups = {k: g.sort_values(time_col)[target_col].to_numpy(dtype=float) for k, g in test.groupby(id_col, sort=False)}
+    for i, sid in enumerate(ids):
+        v = groups.get(sid, np.array([]))[:horizon]
+        out[i, : v.shape[0]] = v
+    return out
+
+
+def score(forecast: np.ndarray, actual: np.ndarray, scales: np.ndarray) -> dict[str, float]:
+    """sMAPE (percent, M3/M4 definition) and MASE (Hyndman & Koehler 2006) of ``(S, H)`` forecasts."""
+    return {"sMAPE": float(smape(actual, forecast)), "MASE": float(mase(actual, forecast, scales[:, None]))}
+
+
+def comparison_table(cube: ForecastCube, composed: dict[str, np.ndarray], actual: np.ndarray) -> pd.DataFrame:
+    """One row per base model (its forecast at the final origin) and per composed forecast.
+
+    Args:
+        cube: the backtest cube; its last origin is the forecast being scored.
+        composed: name -> composed forecast ``(S, H)`` at the final origin.
+        actual: test values ``(S, H)``.
+
+    Returns:
+        frame indexed by method with columns ``sMAPE`` and ``MASE``.
+    """
+    rows = {}
+    for j, alias in enumerate(cube.models):
+        rows[alias] = score(cube.forecasts[:, -1, j], actual, cube.scales)
+    for name, fc in composed.items():
+        rows[name] = score(fc, actual, cube.scales)
+    return pd.DataFrame(rows).T[["sMAPE", "MASE"]]
+
+
+def weight_diversity(weights: np.ndarray, cube: ForecastCube) -> dict[str, float]:
+    """How much weights ``(S, M)`` differ across series.
+
+    Returns:
+        ``mean_entropy`` (nats; 0 = one model, log M = equal weights), ``max_entropy`` (log M),
+        ``share_top_differs``: share of series whose top-weighted model is not the pool's best
+        single model on the backtest (lowest mean MASE over all backtest origins), and
+        ``distinct_top_models``.
+    """
+    w = np.clip(weights, 1e-12, 1.0)
+    ent = -(w * np.log(w)).sum(axis=1)
+    err = cube.errors("mase")[:, :-1]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        best = int(np.nanargmin(np.nanmean(err.reshape(-1, err.shape[-1]), axis=0)))
+    top = weights.argmax(axis=1)
+    return {
+        "mean_entropy": float(ent.mean()), "max_entropy": float(np.log(weights.shape[1])),
+        "share_top_differs": float(np.mean(top != best)), "distinct_top_models": int(np.unique(top).size),
+    }

@@ -1,0 +1,116 @@
+"""Lag windows for the global neural forecasters (:mod:`metacompose.models.neural`).
+
+A global model learns one map ``last L values -> next h values`` from windows cut out of
+every series of a panel, as in N-BEATS (Oreshkin et al. 2020, ICLR, §3 and appendix on
+M3/M4 sampling). Helpers here:
+
+* :func:`pad_left` repeats the first value so that short series still fill a window;
+* :func:`training_windows` cuts ``(input, target)`` pairs at the most recent origins of each
+  series (the target always lies on observed points, the input may be padded);
+* :func:`forecast_inputs` builds the input window that ends at the last observation;
+* :func:`window_scale` gives the per-window scale (mean absolute value of the input part).
+
+Everything is in the units of each series; the networks see ``window / scale``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["pad_left", "training_windows", "forecast_inputs", "window_scale"]
+
+
+def pad_left(y: np.ndarray, length: int) -> np.ndarray:
+    """Return ``y`` left-padded to at least ``length`` points by repeating ``y[0]``.
+
+    Args:
+        y: one series, shape ``(t,)`` with ``t >= 1``.
+        length: wanted length; a longer ``y`` is returned unchanged.
+
+    Returns:
+        array of shape ``(max(t, length),)``, same dtype and units as ``y``.
+    """
+    missing = length - y.shape[0]
+    if missing <= 0:
+        return y
+    return np.concatenate([np.full(missing, y[0], dtype=y.dtype), y])
+
+
+def training_windows(
+    ys: list[np.ndarray],
+    input_length: int,
+    h: int,
+    per_series: int,
+    min_input: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut ``(input, target)`` windows at the most recent origins of every series.
+
+    For a series of ``t`` points the cut ``c`` (number of points before the target) runs
+    from ``t - h`` down to ``max(min_input, t - h - per_series + 1)``: the target
+    ``y[c:c+h]`` is always observed, the input ``y[c-L:c]`` is left-padded with ``y[0]``
+    when ``c < L``. A series with ``t < min_input + h`` gives no window.
+
+    Args:
+        ys: series, each float64 ``(t_i,)``.
+        input_length: ``L``, the number of input values.
+        h: horizon, the number of target values.
+        per_series: at most this many (the most recent) windows per series.
+        min_input: fewest observed points an input window must hold.
+
+    Returns:
+        ``(X, Y)``: float64 arrays ``(N, L)`` and ``(N, h)`` in the units of each series.
+    """
+    xs, ts = [], []
+    for y in ys:
+        t = y.shape[0]
+        last = t - h
+        first = max(min_input, last - per_series + 1)
+        if last < first:
+            continue
+        pad = max(0, input_length - first)
+        yp = pad_left(y, t + pad)
+        win = np.lib.stride_tricks.sliding_window_view(yp, input_length + h)
+        starts = np.arange(first, last + 1) + pad - input_length
+        sel = win[starts]
+        xs.append(sel[:, :input_length])
+        ts.append(sel[:, input_length:])
+    if not xs:
+        return np.zeros((0, input_length)), np.zeros((0, h))
+    return np.concatenate(xs), np.concatenate(ts)
+
+
+def forecast_inputs(ys: list[np.ndarray], input_length: int, min_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input window ending at the last observation of each series.
+
+    Args:
+        ys: series, each float64 ``(t_i,)``.
+        input_length: ``L``.
+        min_length: series shorter than this get a zero row and ``ok = False``.
+
+    Returns:
+        ``(X, ok)``: float64 ``(S, L)`` in the units of each series (left-padded with the
+        first value where ``t_i < L``), and a bool mask ``(S,)`` of forecastable series.
+    """
+    X = np.zeros((len(ys), input_length))
+    ok = np.zeros(len(ys), dtype=bool)
+    for i, y in enumerate(ys):
+        if y.shape[0] >= min_length:
+            X[i] = pad_left(y, input_length)[-input_length:]
+            ok[i] = True
+    return X, ok
+
+
+def window_scale(X: np.ndarray) -> np.ndarray:
+    """Per-window scale: the mean absolute value of the input part.
+
+    Only the input part is used, so the scale is known at forecast time. A window of zeros
+    gets scale 1 (its values are left as they are).
+
+    Args:
+        X: input windows ``(N, L)``.
+
+    Returns:
+        positive array ``(N, 1)`` in the units of each series.
+    """
+    s = np.mean(np.abs(X), axis=1, keepdims=True)
+    return np.where(s > 0, s, 1.0)
