@@ -1,1 +1,69 @@
-"""Composition agents (placeholder while being written)."""
+"""Composition agents: PPO (stable-baselines3) and the baselines, behind one interface.
+
+Every agent has ``fit(cube) -> self``, ``weights(cube) -> (S, O, M)``,
+``combine(cube) -> (S, O, H)``, ``save(path)`` and ``load(path)``::
+
+    from metacompose.agents import get_agent
+    agent = get_agent("ppo", total_timesteps=20_000).fit(cube)
+    w = agent.weights(cube)[:, -1]        # weights at the final origin, (S, M)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from metacompose.agents.base import AGENT_FORMAT, AGENT_VERSION, CompositionAgent, weighted_forecasts
+from metacompose.agents.baselines import BestSingle, EqualWeights, InverseError, Median
+from metacompose.agents.ppo import PPOAgent
+from metacompose.errors import InputError, UnknownModelError
+
+AGENTS: dict[str, type[CompositionAgent]] = {
+    "ppo": PPOAgent,
+    "equal": EqualWeights,
+    "median": Median,
+    "best": BestSingle,
+    "inverse_error": InverseError,
+}
+
+_ALIASES = {"best_single": "best", "bestsingle": "best", "mean": "equal", "equal_weights": "equal",
+            "inverse": "inverse_error", "inverseerror": "inverse_error"}
+
+
+def get_agent(name: str | CompositionAgent, **kwargs: Any) -> CompositionAgent:
+    """Build an agent from its name (case-insensitive), or return an agent instance as is.
+
+    Args:
+        name: a key of :data:`AGENTS` (``"ppo"``, ``"equal"``, ``"median"``, ``"best"``,
+            ``"inverse_error"``; also ``"best_single"``, ``"inverse"``), or an agent.
+        **kwargs: constructor arguments of the agent.
+
+    Returns:
+        the agent (not fitted).
+
+    Raises:
+        UnknownModelError: unknown name; the message lists the known ones.
+        InputError: ``name`` is neither a string nor an agent, or kwargs for an instance.
+    """
+    if isinstance(name, CompositionAgent):
+        if kwargs:
+            raise InputError("keyword arguments are only accepted with an agent name, not an instance")
+        return name
+    if not isinstance(name, str):
+        raise InputError(f"an agent must be a name (str) or a CompositionAgent, got {type(name).__name__}")
+    key = name.lower()
+    key = _ALIASES.get(key, key)
+    if key not in AGENTS:
+        raise UnknownModelError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
+    return AGENTS[key](**kwargs)
+
+
+def load_agent(path: str | Path) -> CompositionAgent:
+    """Load any agent written by ``agent.save(path)`` (see :meth:`CompositionAgent.load`)."""
+    return CompositionAgent.load(path)
+
+
+__all__ = [
+    "AGENTS", "AGENT_FORMAT", "AGENT_VERSION", "CompositionAgent", "PPOAgent", "EqualWeights", "Median",
+    "BestSingle", "InverseError", "get_agent", "load_agent", "weighted_forecasts",
+]

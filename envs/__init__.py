@@ -15,12 +15,15 @@ import gymnasium
 from metacompose.envs.ensemble_weights import EnsembleWeightsEnv, action_to_weights, horizon_error
 from metacompose.envs.observation import (
     DEFAULT_HISTORY,
-    observation,
     observation_names,
     observation_space_size,
     observation_table,
+    past_error_table,
     past_errors,
 )
+
+# The function ``observation`` is deliberately not re-exported here: the name stays bound to the
+# submodule, ``metacompose.envs.observation`` (use ``from metacompose.envs.observation import observation``).
 
 ENV_ID = "metacompose/EnsembleWeights-v0"
 
@@ -29,5 +32,6 @@ if ENV_ID not in gymnasium.registry:
 
 __all__ = [
     "ENV_ID", "EnsembleWeightsEnv", "action_to_weights", "horizon_error", "DEFAULT_HISTORY",
-    "observation", "observation_names", "observation_space_size", "observation_table", "past_errors",
+    "observation_names", "observation_space_size", "observation_table", "past_error_table",
+    "past_errors",
 ]

@@ -62,36 +62,44 @@ def observation_names(cube: ForecastCube) -> list[str]:
     return names + list(GLOBAL_BLOCKS)
 
 
-def _origin_scale(cube: ForecastCube, s: int, k: int) -> float:
-    sc = float(cube.origin_scales[s, k])
-    return sc if np.isfinite(sc) and sc > 0 else 1.0
+def _origin_scales(cube: ForecastCube, s: int, ks: np.ndarray) -> np.ndarray:
+    sc = cube.origin_scales[s, ks].astype(np.float64)
+    return np.where(np.isfinite(sc) & (sc > 0), sc, 1.0)
 
 
-def known_error_sums(cube: ForecastCube, s: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Absolute errors of past forecasts of series ``s`` that are known at origin ``k``.
+def _known_sums(cube: ForecastCube, s: int, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and counts ``(K, O, M)`` of the absolute errors known at each origin of ``ks``.
 
-    Args:
-        cube: the forecast cube.
-        s: series index.
-        k: origin index.
-
-    Returns:
-        ``(sums, counts)``, both float64 of shape ``(O, M)``: for every origin ``k'`` the
-        sum (in the series' units) and number of the absolute errors ``|y - f|`` of the
-        steps whose target position ``origins[s, k'] + j`` is ``< origins[s, k]`` and whose
-        actual and forecast are finite. Rows of origins that do not exist are 0.
+    Entry ``[i, k', m]`` covers the steps ``j`` of model ``m``'s forecast made at origin
+    ``k'`` whose target position ``origins[s, k'] + j`` is ``< origins[s, ks[i]]`` and whose
+    actual and forecast are finite.
     """
-    _, O, _, H = cube.shape
-    o = int(cube.origins[s, k])
-    org = cube.origins[s].astype(np.int64)
-    if o < 0:
-        return np.zeros((O, cube.shape[2])), np.zeros((O, cube.shape[2]))
+    H = cube.shape[3]
+    org = cube.origins[s].astype(np.int64)                            # (O,)
     pos = org[:, None] + np.arange(H)[None, :]                        # (O, H) target positions
-    known = (org[:, None] >= 0) & (pos < o)                           # (O, H)
     err = np.abs(cube.actuals[s].astype(np.float64)[:, None, :] - cube.forecasts[s].astype(np.float64))
-    ok = known[:, None, :] & np.isfinite(err)                         # (O, M, H)
-    sums = np.where(ok, err, 0.0).sum(axis=2)
-    return sums, ok.sum(axis=2).astype(np.float64)
+    known = (org[None, :, None] >= 0) & (pos[None, :, :] < org[ks][:, None, None])      # (K, O, H)
+    ok = known[:, :, None, :] & np.isfinite(err)[None]                # (K, O, M, H)
+    sums = np.where(ok, err[None], 0.0).sum(axis=3)
+    return sums, ok.sum(axis=3).astype(np.float64)
+
+
+def _summarise(sums: np.ndarray, counts: np.ndarray, history: int | None, scale: np.ndarray):
+    """Mean scaled errors ``(K, M)`` (NaN where none) and origins used ``(K,)``."""
+    has = counts.sum(axis=2) > 0                                       # (K, O)
+    if history is not None:
+        from_end = np.cumsum(has[:, ::-1], axis=1)[:, ::-1]            # rows with info at or after k'
+        has = has & (from_end <= int(history))
+    tot = np.where(has[..., None], sums, 0.0).sum(axis=1)
+    cnt = np.where(has[..., None], counts, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1.0), np.nan) / scale[:, None]
+    return e, has.sum(axis=1)
+
+
+def _valid_ks(cube: ForecastCube, s: int, ks) -> np.ndarray:
+    ks = np.arange(cube.shape[1]) if ks is None else np.atleast_1d(np.asarray(ks, dtype=np.int64))
+    return ks[cube.origins[s, ks] >= 0]
 
 
 def past_errors(cube: ForecastCube, s: int, k: int, history: int | None = None) -> tuple[np.ndarray, int]:
@@ -106,27 +114,75 @@ def past_errors(cube: ForecastCube, s: int, k: int, history: int | None = None) 
 
     Returns:
         ``(errors, n)``: float64 ``(M,)`` mean absolute error in MASE units of
-        ``origin_scales[s, k]`` (NaN for a model without any known error), and ``n``, the
-        number of past origins that contributed.
+        ``origin_scales[s, k]`` (NaN for a model without any known error, and for an origin
+        that does not exist), and ``n``, the number of past origins that contributed.
     """
-    sums, counts = known_error_sums(cube, s, k)
-    return _summarise(sums, counts, history, _origin_scale(cube, s, k))
+    ks = _valid_ks(cube, s, [k])
+    if ks.shape[0] == 0:
+        return np.full(cube.shape[2], np.nan), 0
+    sums, counts = _known_sums(cube, s, ks)
+    e, n = _summarise(sums, counts, history, _origin_scales(cube, s, ks))
+    return e[0], int(n[0])
 
 
-def _summarise(sums: np.ndarray, counts: np.ndarray, history: int | None, scale: float) -> tuple[np.ndarray, int]:
-    rows = np.flatnonzero(counts.sum(axis=1) > 0)
-    if history is not None:
-        rows = rows[-int(history):] if history > 0 else rows[:0]
-    tot, cnt = sums[rows].sum(axis=0), counts[rows].sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        e = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1.0), np.nan) / scale
-    return e, int(rows.shape[0])
+def past_error_table(cube: ForecastCube, history: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`past_errors` of every origin of every series.
+
+    Args:
+        cube: the forecast cube.
+        history: as in :func:`past_errors` (``None``: all past origins).
+
+    Returns:
+        ``(errors, n)``: float64 ``(S, O, M)`` mean absolute error of each model in MASE units
+        of ``origin_scales[s, k]``, known at origin ``k`` (NaN where nothing is known yet or the
+        origin does not exist), and int ``(S, O)``, the number of past origins that contributed.
+    """
+    S, O, M, _ = cube.shape
+    errors = np.full((S, O, M), np.nan)
+    n = np.zeros((S, O), dtype=np.int64)
+    for s in range(S):
+        ks = _valid_ks(cube, s, None)
+        if ks.shape[0]:
+            sums, counts = _known_sums(cube, s, ks)
+            errors[s, ks], n[s, ks] = _summarise(sums, counts, history, _origin_scales(cube, s, ks))
+    return errors, n
 
 
-def _ranks(e: np.ndarray) -> np.ndarray:
-    M = e.shape[0]
-    r = np.argsort(np.argsort(np.where(np.isfinite(e), e, np.inf), kind="stable"), kind="stable")
-    return r / max(1, M - 1)
+def _series_observations(cube: ForecastCube, s: int, ks: np.ndarray, history: int) -> np.ndarray:
+    """Observations ``(K, D)`` of series ``s`` at the existing origins ``ks``."""
+    O, M = cube.shape[1], cube.shape[2]
+    scale = _origin_scales(cube, s, ks)                               # (K,)
+    sums, counts = _known_sums(cube, s, ks)
+    recent, n_recent = _summarise(sums, counts, history, scale)       # (K, M), (K,)
+    overall, n_info = _summarise(sums, counts, None, scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(recent, axis=1, keepdims=True)              # (K, 1)
+        rel = np.where(n_recent[:, None] > 0, np.tanh(np.log((recent + _EPS) / (med + _EPS))), 0.0)
+        order = np.argsort(np.where(np.isfinite(recent), recent, np.inf), axis=1, kind="stable")
+        rank = np.argsort(order, axis=1, kind="stable") / max(1, M - 1)
+        rank = np.where(n_recent[:, None] > 0, rank, 0.5)
+
+        f = cube.forecasts[s, ks].astype(np.float64)                  # (K, M, H)
+        centre = np.nanmedian(f, axis=1, keepdims=True)               # (K, 1, H)
+        dev = (f - centre) / scale[:, None, None]
+        absdev = np.nanmean(np.abs(dev), axis=2)                      # (K, M)
+        sdev = np.nanmean(dev, axis=2)
+
+    feats = np.clip(np.nan_to_num(cube.features[s, ks].astype(np.float64)), -1.0, 1.0)
+    glob = np.stack([ks / max(1, O - 1), np.minimum(1.0, n_info / max(1, history))], axis=1)
+    obs = np.concatenate([
+        np.tanh(np.log1p(np.nan_to_num(recent, nan=0.0))),
+        np.tanh(np.log1p(np.nan_to_num(overall, nan=0.0))),
+        np.nan_to_num(rel),
+        rank,
+        np.tanh(np.log1p(np.nan_to_num(absdev))),
+        np.tanh(np.nan_to_num(sdev)),
+        cube.failed[s, ks].astype(np.float64),
+        feats,
+        glob,
+    ], axis=1)
+    return np.clip(np.nan_to_num(obs), -1.0, 1.0).astype(np.float32)
 
 
 def observation(cube: ForecastCube, s: int, k: int, history: int = DEFAULT_HISTORY) -> np.ndarray:
@@ -142,50 +198,10 @@ def observation(cube: ForecastCube, s: int, k: int, history: int = DEFAULT_HISTO
         float32 ``(D,)`` with ``D = observation_space_size(cube)``, every value in ``[-1, 1]``;
         all zeros for an origin that does not exist (``origins[s, k] == -1``).
     """
-    S, O, M, _ = cube.shape
-    D = observation_space_size(cube)
-    if cube.origins[s, k] < 0:
-        return np.zeros(D, dtype=np.float32)
-    scale = _origin_scale(cube, s, k)
-    sums, counts = known_error_sums(cube, s, k)
-    recent, n_recent = _summarise(sums, counts, history, scale)
-    overall, n_info = _summarise(sums, counts, None, scale)
-
-    if n_recent > 0:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(recent)
-        rel = np.tanh(np.log((recent + _EPS) / (med + _EPS)))
-        rank = _ranks(recent)
-    else:
-        rel = np.zeros(M)
-        rank = np.full(M, 0.5)
-
-    f = cube.forecasts[s, k].astype(np.float64)                       # (M, H)
-    finite = np.isfinite(f)
-    if finite.any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            centre = np.nanmedian(f, axis=0)                          # (H,)
-            dev = (f - centre[None, :]) / scale
-            absdev = np.nanmean(np.abs(dev), axis=1)
-            sdev = np.nanmean(dev, axis=1)
-    else:
-        absdev = sdev = np.zeros(M)
-
-    feats = np.clip(np.nan_to_num(cube.features[s, k].astype(np.float64)), -1.0, 1.0)
-    obs = np.concatenate([
-        np.tanh(np.log1p(np.nan_to_num(recent, nan=0.0))),
-        np.tanh(np.log1p(np.nan_to_num(overall, nan=0.0))),
-        np.nan_to_num(rel),
-        rank,
-        np.tanh(np.log1p(np.nan_to_num(absdev))),
-        np.tanh(np.nan_to_num(sdev)),
-        cube.failed[s, k].astype(np.float64),
-        feats,
-        [k / max(1, O - 1), min(1.0, n_info / max(1, history))],
-    ])
-    return np.clip(np.nan_to_num(obs), -1.0, 1.0).astype(np.float32)
+    ks = _valid_ks(cube, s, [k])
+    if ks.shape[0] == 0:
+        return np.zeros(observation_space_size(cube), dtype=np.float32)
+    return _series_observations(cube, s, ks, history)[0]
 
 
 def observation_table(cube: ForecastCube, history: int = DEFAULT_HISTORY) -> np.ndarray:
@@ -202,7 +218,7 @@ def observation_table(cube: ForecastCube, history: int = DEFAULT_HISTORY) -> np.
     S, O, _, _ = cube.shape
     out = np.zeros((S, O, observation_space_size(cube)), dtype=np.float32)
     for s in range(S):
-        for k in range(O):
-            if cube.origins[s, k] >= 0:
-                out[s, k] = observation(cube, s, k, history)
+        ks = _valid_ks(cube, s, None)
+        if ks.shape[0]:
+            out[s, ks] = _series_observations(cube, s, ks, history)
     return out

@@ -11,8 +11,10 @@ skips what is done.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,13 +25,16 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from metacompose.cube import ForecastCube
-from metacompose.errors import InputError
+from metacompose.errors import ForecastError, InputError
 from metacompose.features import FEATURE_NAMES, series_features
 from metacompose.metrics import mase_scale
 from metacompose.models import Forecaster, PanelForecaster, get_model
 from metacompose.models.base import check_horizon
 
 CHUNK = 32  # series per joblib task and per cache file
+KINDS = ("error", "non-finite", "timeout")  # kinds of failure; code k + 1 in the kind arrays
+_CACHE_VERSION = 2
+MAX_ABS = 1e35  # largest |value| accepted: the cube stores float32 (max 3.4e38), with room for forecasts
 
 
 @dataclass
@@ -39,7 +44,13 @@ class BacktestReport:
     Attributes:
         n_series: ``S``; n_origins: ``O`` (backtest origins + the final one).
         fallbacks: per model alias, how many (series, origin) forecasts came from its fallback.
-        failures: up to 20 examples ``"model @ series, origin: error"``.
+        failure_kinds: per model alias, those counts split by kind: ``"error"`` (the model
+            raised), ``"non-finite"`` (it returned NaN/inf or the wrong shape), ``"timeout"``.
+        failures_by_series: per series id with at least one failure, per model alias, how
+            many of its origins fell back (series without failures are left out).
+        failures: up to 20 examples ``"model @ series <id>, origin <o>: error"``.
+        short_series: ids of series too short for any backtest origin (weights for them
+            come from no history).
         seconds: wall time per stage (``"per-series models"``, ``"panel:<alias>"``).
         cached_chunks: chunks read from the cache instead of computed.
     """
@@ -47,7 +58,10 @@ class BacktestReport:
     n_series: int
     n_origins: int
     fallbacks: dict = field(default_factory=dict)
+    failure_kinds: dict = field(default_factory=dict)
+    failures_by_series: dict = field(default_factory=dict)
     failures: list = field(default_factory=list)
+    short_series: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     cached_chunks: int = 0
 
@@ -56,11 +70,33 @@ class BacktestReport:
         """Total number of fallback forecasts."""
         return int(sum(self.fallbacks.values()))
 
+    def failure_table(self):
+        """Fallback counts as a frame: one row per series with a failure, one column per model, and ``total``.
+
+        Returns:
+            ``pandas.DataFrame`` indexed by series id (empty when nothing failed).
+        """
+        import pandas as pd
+
+        models = list(self.fallbacks)
+        rows = {sid: [c.get(a, 0) for a in models] for sid, c in self.failures_by_series.items()}
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=models).rename_axis("series")
+        table["total"] = table.sum(axis=1).astype(int)
+        return table
+
     def summary(self) -> str:
         """One human-readable paragraph."""
-        fb = ", ".join(f"{k}: {v}" for k, v in self.fallbacks.items() if v) or "none"
+        parts = []
+        for a, n in self.fallbacks.items():
+            if n:
+                kinds = ", ".join(f"{k} {v}" for k, v in self.failure_kinds.get(a, {}).items() if v)
+                parts.append(f"{a}: {n} ({kinds})" if kinds else f"{a}: {n}")
+        fb = "; ".join(parts) or "none"
+        if parts:
+            fb += f" in {len(self.failures_by_series)} series"
+        short = f"; {len(self.short_series)} series too short for a backtest origin" if self.short_series else ""
         secs = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
-        return (f"backtest: {self.n_series} series x {self.n_origins} origins; fallbacks: {fb}; "
+        return (f"backtest: {self.n_series} series x {self.n_origins} origins; fallbacks: {fb}{short}; "
                 f"time: {secs}; cached chunks: {self.cached_chunks}")
 
 
@@ -76,28 +112,88 @@ def rolling_origins(n: int, h: int, n_origins: int, step: int, min_train: int) -
     return out
 
 
-def _fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int) -> tuple[np.ndarray, str | None]:
-    """Forecast with ``model``, walking its fallback chain on failure; returns (forecast, error or None)."""
-    err = None
+def _interrupt(thread: threading.Thread) -> None:
+    """Best effort: raise ``TimeoutError`` inside an abandoned fit thread (takes effect in Python code only)."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(TimeoutError))
+
+
+def run_with_timeout(fn, timeout: float | None):
+    """Call ``fn()``; with a ``timeout`` (seconds), in a daemon thread, giving up after ``timeout``.
+
+    Args:
+        fn: a function of no arguments.
+        timeout: seconds to wait (None: call ``fn`` directly, no thread).
+
+    Returns:
+        what ``fn`` returns.
+
+    Raises:
+        TimeoutError: ``fn`` did not finish in time (its thread is abandoned, see the module notes).
+        Exception: whatever ``fn`` raised.
+    """
+    if timeout is None:
+        return fn()
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="metacompose-fit", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        _interrupt(worker)
+        raise TimeoutError(f"did not finish within the time limit of {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _kind(exc: BaseException) -> int:
+    """Kind code (1-based index in :data:`KINDS`) of a failure."""
+    if isinstance(exc, TimeoutError):
+        return 3
+    if isinstance(exc, ForecastError):
+        return 2
+    return 1
+
+
+def _fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: float | None = None
+                 ) -> tuple[np.ndarray, str | None, int]:
+    """Forecast with ``model``, walking its fallback chain on failure.
+
+    Returns:
+        ``(forecast (h,), first error message or None, kind code of the first failure or 0)``.
+    """
+    err, kind = None, 0
     current = model
     for _ in range(4):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return current.clone().fit(y).predict(h), err
+                est = current.clone()
+                out = run_with_timeout(lambda: est.fit(y).predict(h), timeout)
+            if not np.all(np.abs(out) < np.finfo(np.float32).max):
+                raise ForecastError(f"{current.alias} forecast values beyond the float32 range of the cube")
+            return out, err, kind
         except Exception as exc:  # any failure of a plug-in falls back, by contract
-            err = err or f"{type(exc).__name__}: {exc}"
+            if err is None:
+                err, kind = f"{type(exc).__name__}: {exc}", _kind(exc)
             if current.fallback is None:
                 break
             current = get_model(current.fallback, m)
-    return np.full(h, float(y[-1])), err or "fallback chain exhausted"
+    return np.full(h, float(y[-1])), err or "fallback chain exhausted", kind or 1
 
 
-def _series_chunk(ys, origins, models, h, m):
-    """Per-series work for one chunk: forecasts of the non-panel models, features and scales."""
+def _series_chunk(ys, ids, origins, models, h, m, timeout=None):
+    """Per-series work for one chunk: forecasts of the non-panel models, failure kinds, features, scales."""
     S, O, M, F = len(ys), origins.shape[1], len(models), len(FEATURE_NAMES)
     fc = np.full((S, O, M, h), np.nan, dtype=np.float32)
-    failed = np.zeros((S, O, M), dtype=bool)
+    kinds = np.zeros((S, O, M), dtype=np.int8)
     feats = np.zeros((S, O, F), dtype=np.float32)
     oscale = np.ones((S, O), dtype=np.float32)
     msgs = []
@@ -110,11 +206,10 @@ def _series_chunk(ys, origins, models, h, m):
             oscale[i, k] = mase_scale(prefix, m)
             feats[i, k] = series_features(prefix, m, float(oscale[i, k]))
             for j, model in enumerate(models):
-                fc[i, k, j], err = _fit_predict(model, prefix, h, m)
-                if err is not None:
-                    failed[i, k, j] = True
-                    msgs.append(f"{model.alias} @ series {i}, origin {o}: {err}"[:300])
-    return fc, failed, feats, oscale, np.array(msgs[:20], dtype=str)
+                fc[i, k, j], err, kinds[i, k, j] = _fit_predict(model, prefix, h, m, timeout)
+                if err is not None and len(msgs) < 20:
+                    msgs.append(f"{model.alias} @ series {ids[i]}, origin {o}: {err}"[:300])
+    return fc, kinds, feats, oscale, np.array(msgs, dtype=str)
 
 
 def _key(*parts) -> str:
@@ -138,7 +233,9 @@ def backtest(
     step: int | None = None,
     n_jobs: int = 1,
     cache_dir: str | Path | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
+    timeout: float | None = None,
+    panel_timeout: float | None = None,
 ) -> tuple[ForecastCube, BacktestReport]:
     """Backtest a pool on a panel of series.
 
@@ -152,14 +249,19 @@ def backtest(
         step: distance between backtest origins (default ``max(1, H // 3)``).
         n_jobs: joblib workers for the per-series models (-1 = all cores).
         cache_dir: folder for cached results (none if None).
-        progress: show a tqdm progress bar over chunks of series.
+        progress: tqdm progress bars (over chunks of series, and over the origins of each
+            panel model) on stderr; None shows them only when stderr is a terminal.
+        timeout: seconds one fit-and-predict of a per-series model (one series, one origin)
+            may take before its fallback forecasts instead (None: no limit). See the module notes.
+        panel_timeout: the same for one ``fit_panel``/``predict_panel`` of a panel model at
+            one origin, all series at once (None: no limit).
 
     Returns:
         ``(cube, report)``: a cube with ``O = n_origins + 1`` origins and the run's report.
 
     Raises:
-        InputError: empty ``series`` or ``models``, ``n_origins < 1``, ``step < 1``, or
-            ``horizon``/``season_length`` not positive.
+        InputError: empty ``series`` or ``models``, ``n_origins < 1``, ``step < 1``,
+            ``horizon``/``season_length`` not positive, or a timeout that is not positive.
     """
     h = check_horizon(horizon)
     m = int(season_length)
@@ -172,8 +274,15 @@ def backtest(
     step = max(1, h // 3) if step is None else int(step)
     if step < 1:
         raise InputError(f"step must be >= 1, got {step}")
+    for name, t in (("timeout", timeout), ("panel_timeout", panel_timeout)):
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not np.isfinite(t) or t <= 0):
+            raise InputError(f"{name} must be None or a positive number of seconds, got {t!r}")
     ys = [np.asarray(y, dtype=np.float64) for y in series]
     ids = [str(i) for i in range(len(ys))] if ids is None else [str(i) for i in ids]
+    for i, y in enumerate(ys):
+        if y.size and not np.max(np.abs(y)) <= MAX_ABS:
+            raise InputError(f"series {ids[i]!r} holds values up to {np.max(np.abs(y)):.3g}, beyond what the forecast "
+                             f"cube stores (float32; |y| <= {MAX_ABS:.0e}); rescale the series, e.g. divide it by 1e30")
     aliases = [mdl.alias for mdl in models]
     min_train = max(max(mdl.min_length for mdl in models), 2 * m if m > 1 else 4)
     origins = np.stack([rolling_origins(len(y), h, n_origins, step, min_train) for y in ys])
@@ -186,40 +295,44 @@ def backtest(
     local = [j for j, mdl in enumerate(models) if not isinstance(mdl, PanelForecaster)]
     panel = [j for j, mdl in enumerate(models) if isinstance(mdl, PanelForecaster)]
     forecasts = np.full((S, O, M, h), np.nan, dtype=np.float32)
-    failed = np.zeros((S, O, M), dtype=bool)
+    kinds = np.zeros((S, O, M), dtype=np.int8)
     feats = np.zeros((S, O, len(FEATURE_NAMES)), dtype=np.float32)
     oscale = np.ones((S, O), dtype=np.float32)
 
     t0 = time.perf_counter()
     local_models = [models[j] for j in local]
-    spec = [_model_id(models[j]) for j in local] + [h, m, FEATURE_NAMES, 1]
+    spec = [_model_id(models[j]) for j in local] + [h, m, FEATURE_NAMES, _CACHE_VERSION]
     chunks = [range(a, min(a + CHUNK, S)) for a in range(0, S, CHUNK)]
+    names = ("fc", "kind", "feats", "oscale", "msgs")
     todo, results = [], {}
     for c, rng in enumerate(chunks):
         key = _key(spec, origins[rng.start:rng.stop], *[ys[i] for i in rng])
         path = cache / f"chunk-{key}.npz" if cache is not None else None
         if path is not None and path.exists():
-            with np.load(path, allow_pickle=False) as z:
-                results[c] = tuple(z[k] for k in ("fc", "failed", "feats", "oscale", "msgs"))
-            report.cached_chunks += 1
-        else:
-            todo.append((c, path))
-    jobs = (delayed(_series_chunk)([ys[i] for i in chunks[c]], origins[chunks[c].start:chunks[c].stop], local_models, h, m)
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    results[c] = tuple(z[k] for k in names)
+                report.cached_chunks += 1
+                continue
+            except Exception:  # a truncated or foreign cache file is recomputed, not trusted
+                pass
+        todo.append((c, path))
+    jobs = (delayed(_series_chunk)([ys[i] for i in chunks[c]], ids[chunks[c].start:chunks[c].stop],
+                                   origins[chunks[c].start:chunks[c].stop], local_models, h, m, timeout)
             for c, _ in todo)
-    out = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    if progress:
-        from tqdm.auto import tqdm
-
-        out = tqdm(out, total=len(todo), desc="backtest", unit="chunk")
+    out = Parallel(n_jobs=n_jobs, return_as="generator")(jobs) if todo else iter(())
+    out = _bar(out, progress, total=len(todo), desc="backtest", unit="chunk")
     for n_done, res in enumerate(out):
         c, path = todo[n_done]
         results[c] = res
         if path is not None:
-            np.savez(path, **dict(zip(("fc", "failed", "feats", "oscale", "msgs"), res)))
+            tmp = path.with_name(path.stem + ".tmp.npz")
+            np.savez(tmp, **dict(zip(names, res)))
+            tmp.replace(path)  # atomic: a killed run never leaves a half-written chunk
     for c, rng in enumerate(chunks):
-        fc, fl, ft, osc, msgs = results[c]
+        fc, kd, ft, osc, msgs = results[c]
         forecasts[rng.start:rng.stop][:, :, local] = fc
-        failed[rng.start:rng.stop][:, :, local] = fl
+        kinds[rng.start:rng.stop][:, :, local] = kd
         feats[rng.start:rng.stop] = ft
         oscale[rng.start:rng.stop] = osc
         report.failures.extend(str(s) for s in msgs[: max(0, 20 - len(report.failures))])
@@ -227,15 +340,19 @@ def backtest(
 
     for j in panel:
         t1 = time.perf_counter()
-        fc, fl = _panel_model(models[j], ys, origins, h, m, cache, report)
-        forecasts[:, :, j], failed[:, :, j] = fc, fl
+        fc, kd = _panel_model(models[j], ys, ids, origins, h, m, cache, report, progress, panel_timeout)
+        forecasts[:, :, j], kinds[:, :, j] = fc, kd
         report.seconds[f"panel:{models[j].alias}"] = time.perf_counter() - t1
 
     valid = origins >= 0
     forecasts[~valid] = np.nan
-    failed[~valid] = False
-    for j, a in enumerate(aliases):
-        report.fallbacks[a] = int(failed[:, :, j].sum())
+    kinds[~valid] = 0
+    _fill_failures(report, kinds, ids, aliases)
+    report.short_series = [ids[i] for i in np.flatnonzero(~valid[:, :-1].any(axis=1))]
+    if report.short_series:
+        warnings.warn(f"{len(report.short_series)} series (e.g. {report.short_series[0]!r}) are too short for any "
+                      f"backtest origin (they need at least {min_train + h} observations): their weights are chosen "
+                      "without any past error", UserWarning, stacklevel=2)
     actuals = np.full((S, O, h), np.nan, dtype=np.float32)
     for i, y in enumerate(ys):
         for k in range(O - 1):
@@ -246,32 +363,63 @@ def backtest(
     scales = np.array([mase_scale(y, m) for y in ys], dtype=np.float32)
     cube = ForecastCube(
         forecasts=forecasts, actuals=actuals, scales=scales, origin_scales=oscale, origins=origins,
-        features=feats, failed=failed, series_ids=ids, models=aliases, feature_names=list(FEATURE_NAMES),
+        features=feats, failed=kinds > 0, series_ids=ids, models=aliases, feature_names=list(FEATURE_NAMES),
         season_length=m, horizon=h, meta={"n_origins": n_origins, "step": step, "min_train": min_train},
     )
     return cube, report
 
 
-def _panel_model(model: PanelForecaster, ys, origins, h, m, cache, report):
-    """Fit a panel model once per origin on all series with that origin; fall back per series."""
+def _bar(iterable, progress, **kw):
+    """Wrap ``iterable`` in a tqdm bar when ``progress`` is True (None: only on a terminal)."""
+    if progress is False:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=None if progress is None else False, **kw)
+
+
+def _fill_failures(report: BacktestReport, kinds: np.ndarray, ids: list, aliases: list) -> None:
+    """Count failures per model, per kind and per series from the kind codes ``(S, O, M)``."""
+    for j, a in enumerate(aliases):
+        report.fallbacks[a] = int((kinds[:, :, j] > 0).sum())
+        report.failure_kinds[a] = {k: int((kinds[:, :, j] == n + 1).sum()) for n, k in enumerate(KINDS)}
+    per_series = (kinds > 0).sum(axis=1)  # (S, M)
+    for i in np.flatnonzero(per_series.sum(axis=1)):
+        report.failures_by_series[ids[i]] = {a: int(per_series[i, j]) for j, a in enumerate(aliases) if per_series[i, j]}
+
+
+def _panel_model(model: PanelForecaster, ys, ids, origins, h, m, cache, report, progress=False, timeout=None):
+    """Fit a panel model once per origin on all series with that origin; fall back per series.
+
+    Returns:
+        ``(forecasts (S, O, H) float32, kind codes (S, O) int8)``.
+    """
     S, O = origins.shape
     fc = np.full((S, O, h), np.nan, dtype=np.float32)
-    fl = np.zeros((S, O), dtype=bool)
-    key = _key([_model_id(model), h, m, 1], origins, *ys)
+    kd = np.zeros((S, O), dtype=np.int8)
+    key = _key([_model_id(model), h, m, _CACHE_VERSION], origins, *ys)
     path = cache / f"panel-{model.alias}-{key}.npz" if cache is not None else None
     if path is not None and path.exists():
-        with np.load(path, allow_pickle=False) as z:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                out = z["fc"], z["kind"]
             report.cached_chunks += 1
-            return z["fc"], z["failed"]
-    for k in range(O):
+            return out
+        except Exception:  # recompute a damaged cache file
+            pass
+    for k in _bar(range(O), progress, desc=f"panel {model.alias}", unit="origin"):
         rows = np.flatnonzero(origins[:, k] >= 0)
+        if rows.size == 0:
+            continue
         prefixes = [ys[i][: origins[i, k]] for i in rows]
+        code = 2
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                pred = model.clone().fit_panel(prefixes).predict_panel(h)
+                est = model.clone()
+                pred = run_with_timeout(lambda: est.fit_panel(prefixes).predict_panel(h), timeout)
         except Exception as exc:
-            pred = np.full((len(rows), h), np.nan)
+            pred, code = np.full((len(rows), h), np.nan), _kind(exc)
             if len(report.failures) < 20:
                 report.failures.append(f"{model.alias} (panel) @ origin index {k}: {type(exc).__name__}: {exc}"[:300])
         for r, i in enumerate(rows):
@@ -279,8 +427,10 @@ def _panel_model(model: PanelForecaster, ys, origins, h, m, cache, report):
                 fc[i, k] = pred[r]
             else:
                 fb = get_model(model.fallback or "Naive", m)
-                fc[i, k], _ = _fit_predict(fb, prefixes[r], h, m)
-                fl[i, k] = True
+                fc[i, k], _, _ = _fit_predict(fb, prefixes[r], h, m)
+                kd[i, k] = code
     if path is not None:
-        np.savez(path, fc=fc, failed=fl)
-    return fc, fl
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, fc=fc, kind=kd)
+        tmp.replace(path)
+    return fc, kd

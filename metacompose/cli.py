@@ -1,7 +1,9 @@
 """Command line: ``metacompose run`` (the M3 main job) and ``metacompose forecast FILE``.
 
 A thin shell over :mod:`metacompose.jobs`; errors a user can cause are printed as one
-line (``error: ...``) with exit status 2, never as a traceback.
+line (``error: ...``) with exit status 2, never as a traceback. Progress bars (backtest,
+PPO training) go to stderr when it is a terminal; ``--progress`` forces them on,
+``--no-progress`` off.
 """
 
 from __future__ import annotations
@@ -29,18 +31,33 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default="metacompose-out", help="output folder (default: metacompose-out)")
     r.add_argument("--cache", default=None, help="backtest cache folder (default: none)")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--plots", action="store_true", help="also write PNG plots to OUT/plots/")
+    _progress_flag(r)
 
     f = sub.add_parser("forecast", help="forecast every series of a long CSV/Parquet file (unique_id, ds, y)")
-    f.add_argument("file")
-    f.add_argument("--horizon", "-H", type=int, required=True)
-    f.add_argument("--season-length", "-m", type=int, default=1)
-    f.add_argument("--models", nargs="+", default=None)
-    f.add_argument("--agent", default="ppo")
-    f.add_argument("--out", default="forecasts.csv")
+    f.add_argument("file", help="long .csv or .parquet file: one row per observation")
+    f.add_argument("--horizon", "-H", type=int, required=True, help="steps to forecast")
+    f.add_argument("--season-length", "-m", type=int, default=None,
+                   help="seasonal period (default: a saved composer's, else 1)")
+    f.add_argument("--models", nargs="+", default=None,
+                   help="pool aliases (default: the saved agent's pool, else the built-in pool)")
+    f.add_argument("--agent", default="ppo",
+                   help="agent name (ppo, equal, median, best, inverse_error), a saved agent's path, "
+                        "or a saved composer's folder (default: ppo)")
+    f.add_argument("--out", default="forecasts.csv", help="output CSV (default: forecasts.csv)")
+    f.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots to DIR")
+    f.add_argument("--id-col", default="unique_id", help="series id column (default: unique_id)")
+    f.add_argument("--time-col", default="ds", help="timestamp column (default: ds)")
+    f.add_argument("--target-col", default="y", help="value column (default: y)")
     f.add_argument("--n-jobs", type=int, default=1)
     f.add_argument("--seed", type=int, default=0)
+    _progress_flag(f)
     return p
+
+
+def _progress_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stderr is a terminal)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,11 +70,16 @@ def main(argv: list[str] | None = None) -> int:
             subsets = list(M3_SUBSETS) if args.all_subsets else (args.subset or ["other"])
             jobs.run_m3(subsets, models=args.models, agent=args.agent, max_series=args.max_series, n_jobs=args.n_jobs,
                         seed=args.seed, total_timesteps=args.timesteps, out_dir=args.out, cache_dir=args.cache,
-                        progress=not args.no_progress)
+                        progress=args.progress, plots=args.plots)
         elif args.command == "forecast":
             jobs.forecast_file(args.file, args.horizon, args.season_length, agent=args.agent, models=args.models,
-                               out=args.out, n_jobs=args.n_jobs, seed=args.seed)
+                               out=args.out, n_jobs=args.n_jobs, seed=args.seed, plots=args.plots,
+                               progress=args.progress, id_col=args.id_col, time_col=args.time_col,
+                               target_col=args.target_col)
     except (MetacomposeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -3,10 +3,14 @@
 A long frame has one row per observation: a series id, a timestamp and a value
 (``unique_id``, ``ds``, ``y`` by default, Nixtla's convention; the names can be changed).
 Timestamps are either datetimes with a regular frequency or integers with a constant step.
+Every kind of bad input this module recognises, and what it does about it, is listed in
+``docs/bad_input.md``.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +24,14 @@ M3_SUBSETS: dict[str, tuple[int, int]] = {  # subset -> (season length m, horizo
     "monthly": (12, 18),
     "other": (1, 8),
 }
+
+# usual names of the three columns in other tools, used to suggest the right argument
+_USUAL_NAMES = {
+    "id_col": ("id", "series", "series_id", "item_id", "uid", "key", "sku", "store", "name"),
+    "time_col": ("date", "time", "timestamp", "datetime", "period", "t", "month", "week", "day", "index"),
+    "target_col": ("value", "values", "target", "sales", "demand", "amount", "x", "obs", "observation"),
+}
+_NUMERIC_KINDS = {"integer", "floating", "mixed-integer-float", "decimal"}
 
 
 @dataclass
@@ -50,88 +62,187 @@ def validate_frame(
 ) -> Panel:
     """Check a long frame and split it into series.
 
+    Handled without an error (see ``docs/bad_input.md``): rows in any order (each series
+    is sorted by time), extra columns (ignored), integer, nullable or object columns of
+    numbers as values, integral float timestamps (used as integers), datetime strings
+    (parsed), time-zone-aware datetimes, ids of any hashable type, unicode included.
+
     Args:
         df: long frame with at least the three named columns; other columns are ignored.
         id_col, time_col, target_col: column names of the series id, timestamp and value.
         min_length: fewest observations every series needs.
 
     Returns:
-        a :class:`Panel`, each series sorted by time.
+        a :class:`Panel`, each series sorted by time, series in first-appearance order.
 
     Raises:
-        InputError: not a DataFrame, empty, a column missing, values not numeric or
-            NaN/inf, timestamps neither datetimes nor integers, duplicate timestamps in a
-            series, or irregular timestamps.
+        InputError: not a DataFrame, empty, a column missing (the message suggests the
+            likely one) or repeated, values not real numbers or NaN/inf, timestamps
+            missing or neither datetimes nor integers, duplicate timestamps in a series,
+            gaps or irregular timestamps (the message names the first one), missing ids.
         SeriesTooShortError: a series has fewer than ``min_length`` observations.
     """
     if not isinstance(df, pd.DataFrame):
-        raise InputError(f"expected a pandas DataFrame in long format, got {type(df).__name__}")
-    missing = [c for c in (id_col, time_col, target_col) if c not in df.columns]
+        raise InputError(f"expected a pandas DataFrame in long format (unique_id, ds, y), got {type(df).__name__}")
+    if df.shape[1] == 0:
+        raise InputError("the frame is empty: it has no columns and no rows to forecast from")
+    names = {"id_col": id_col, "time_col": time_col, "target_col": target_col}
+    missing = [c for c in names.values() if c not in df.columns]
     if missing:
+        hints = _suggest(df.columns, names)
         raise InputError(
-            f"missing column(s) {missing}; the frame has {list(df.columns)}. "
-            f"Pass id_col=/time_col=/target_col= if your columns are named differently"
+            f"missing column(s) {missing}; the frame has {list(df.columns)[:20]}. "
+            f"Pass id_col=/time_col=/target_col= if your columns are named differently" + (f" ({hints})" if hints else "")
         )
+    if len(set(names.values())) < 3:
+        raise InputError(f"id_col, time_col and target_col must name three different columns, got {names}")
+    repeated = [c for c in names.values() if int((df.columns == c).sum()) > 1]
+    if repeated:
+        raise InputError(f"column(s) {repeated} appear more than once in the frame; rename or drop the copies")
     if len(df) == 0:
         raise InputError("the frame is empty: no rows to forecast from")
-    y = df[target_col]
-    if not (pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)):
-        raise InputError(f"column {target_col!r} must be numeric, got dtype {y.dtype}")
+    ids = df[id_col]
+    vals = _target(df[target_col], ids, target_col)
+    ds, kind = _timestamps(df[time_col], ids, time_col)
+    codes, uniques = pd.factorize(ids, sort=False, use_na_sentinel=True)
+    if (codes < 0).any():
+        raise InputError(f"column {id_col!r} holds {int((codes < 0).sum())} missing series id(s)")
+    key = ds.asi8 if kind == "datetime" else ds
+    order = np.lexsort((key, codes))
+    codes_s, key_s, vals_s = codes[order], key[order], vals[order]
+    same = (codes_s[1:] == codes_s[:-1]) & (key_s[1:] == key_s[:-1])
+    if same.any():
+        j = int(np.argmax(same))
+        sid, when = uniques[codes_s[j]], (ds[order[j]] if kind == "datetime" else int(key_s[j]))
+        identical = bool(np.all(vals_s[1:][same] == vals_s[:-1][same]))
+        what = "repeated rows (drop them with df.drop_duplicates())" if identical else "conflicting values"
+        raise InputError(f"duplicate timestamps: series {sid!r} has {int(same.sum())} repeated {time_col} value(s), "
+                         f"e.g. {when}: {what}")
+    bounds = np.flatnonzero(np.diff(codes_s)) + 1
+    starts = np.r_[0, bounds]
+    ends = np.r_[bounds, codes_s.shape[0]]
+    lengths = ends - starts
+    short = lengths < min_length
+    if short.any():
+        first = int(np.argmax(short))
+        sid = uniques[codes_s[starts[first]]]
+        more = f" ({int(short.sum())} series in all are too short)" if short.sum() > 1 else ""
+        raise SeriesTooShortError(f"series {sid!r} has {int(lengths[first])} observations but at least "
+                                  f"{min_length} are needed{more}")
+    ds_sorted = ds[order] if kind == "datetime" else None
+    values, last_ds, freqs, out_ids = [None] * len(uniques), [None] * len(uniques), [None] * len(uniques), list(uniques)
+    for a, b in zip(starts, ends):
+        c = int(codes_s[a])
+        sid = uniques[c]
+        values[c] = vals_s[a:b].copy()
+        if kind == "int":
+            freqs[c] = _int_step(sid, key_s[a:b], time_col)
+            last_ds[c] = int(key_s[b - 1])
+        else:
+            idx = ds_sorted[a:b]
+            freqs[c] = _datetime_step(sid, idx, time_col)
+            last_ds[c] = idx[-1]
+    return Panel(out_ids, values, last_ds, freqs)
+
+
+def _suggest(columns, names: dict) -> str:
+    """Hints like ``time_col='date'`` for the missing columns, from close or usual names."""
+    cols = [c for c in columns if isinstance(c, str)]
+    lower = {c.lower(): c for c in cols}
+    present = set(names.values())
+    hints = []
+    for arg, want in names.items():
+        if want in columns:
+            continue
+        cands = [lower[want.lower()]] if want.lower() in lower else []
+        cands += difflib.get_close_matches(want, cols, n=1, cutoff=0.75)
+        cands += [lower[u] for u in _USUAL_NAMES[arg] if u in lower]
+        cands = [c for c in cands if c not in present]
+        if cands:
+            hints.append(f"{arg}={cands[0]!r}?")
+    return "did you mean " + ", ".join(hints) if hints else ""
+
+
+def _target(y: pd.Series, ids: pd.Series, target_col: str) -> np.ndarray:
+    """Values as finite float64 ``(n,)``, or an InputError naming the first bad one."""
+    if pd.api.types.is_bool_dtype(y) or pd.api.types.is_complex_dtype(y):
+        raise InputError(f"column {target_col!r} must hold real numbers, got dtype {y.dtype}")
+    if not pd.api.types.is_numeric_dtype(y):
+        if pd.api.types.infer_dtype(y, skipna=True) not in _NUMERIC_KINDS:
+            conv = pd.to_numeric(y, errors="coerce")
+            bad = conv.isna() & y.notna()
+            pos = int(np.argmax(bad.to_numpy())) if bad.any() else 0
+            raise InputError(
+                f"column {target_col!r} must be numeric, got dtype {y.dtype}: e.g. {y.iloc[pos]!r} in series "
+                f"{ids.iloc[pos]!r}. Convert it first, e.g. with pd.to_numeric"
+            )
+        y = pd.to_numeric(y)
     vals = y.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(vals)
     if bad.any():
-        first = df.loc[bad, id_col].iloc[0]
-        raise InputError(f"column {target_col!r} holds {int(bad.sum())} NaN or infinite value(s) (first in series {first!r})")
-    ds = df[time_col]
+        first = ids.iloc[int(np.argmax(bad))]
+        raise InputError(f"column {target_col!r} holds {int(bad.sum())} NaN or infinite value(s) (first in series "
+                         f"{first!r}); impute or drop them first")
+    return vals
+
+
+def _timestamps(ds: pd.Series, ids: pd.Series, time_col: str):
+    """``(timestamps, kind)``: a DatetimeIndex (``"datetime"``) or an int64 array (``"int"``)."""
+    if ds.isna().any():
+        first = ids.iloc[int(np.argmax(ds.isna().to_numpy()))]
+        raise InputError(f"column {time_col!r} holds {int(ds.isna().sum())} missing timestamp(s) (first in series {first!r})")
+    if pd.api.types.is_bool_dtype(ds):
+        raise InputError(f"column {time_col!r} must hold datetimes or integers, got dtype {ds.dtype}")
     if pd.api.types.is_datetime64_any_dtype(ds):
-        kind = "datetime"
-    elif pd.api.types.is_integer_dtype(ds):
-        kind = "int"
-    else:
-        try:
-            ds = pd.to_datetime(ds)
-            kind = "datetime"
-        except (ValueError, TypeError):
-            raise InputError(f"column {time_col!r} must hold datetimes or integers, got dtype {df[time_col].dtype}") from None
-    frame = pd.DataFrame({"id": df[id_col].to_numpy(), "ds": ds.to_numpy(), "y": vals})
-    if frame["id"].isna().any():
-        raise InputError(f"column {id_col!r} holds missing series ids")
-    dup = frame.duplicated(["id", "ds"])
-    if dup.any():
-        row = frame[dup].iloc[0]
-        raise InputError(f"duplicate timestamps: series {row['id']!r} has {int(dup.sum())} repeated {time_col} value(s), e.g. {row['ds']}")
-    order = pd.unique(frame["id"])
-    frame = frame.sort_values(["id", "ds"], kind="stable")
-    ids, values, last_ds, freqs = [], [], [], []
-    groups = dict(tuple(frame.groupby("id", sort=False)))
-    for sid in order:
-        g = groups[sid]
-        v = g["y"].to_numpy()
-        if v.shape[0] < min_length:
-            raise SeriesTooShortError(f"series {sid!r} has {v.shape[0]} observations but at least {min_length} are needed")
-        t = g["ds"]
-        freqs.append(_series_step(sid, t, kind, time_col))
-        ids.append(sid)
-        values.append(v)
-        last_ds.append(int(t.iloc[-1]) if kind == "int" else pd.Timestamp(t.iloc[-1]))
-    return Panel(ids, values, last_ds, freqs)
+        return pd.DatetimeIndex(ds), "datetime"
+    if pd.api.types.is_integer_dtype(ds):
+        return ds.to_numpy(dtype=np.int64), "int"
+    if pd.api.types.is_float_dtype(ds):
+        v = ds.to_numpy(dtype=np.float64)
+        if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2**53):
+            return v.astype(np.int64), "int"
+        raise InputError(f"column {time_col!r} holds non-integer numbers (e.g. {v[~(v == np.round(v))][0]}); "
+                         "timestamps must be datetimes or integers")
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(ds)), "datetime"
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(f"column {time_col!r} must hold datetimes or integers, got dtype {ds.dtype} "
+                         f"(e.g. {ds.iloc[0]!r}, which is not a date)") from None
 
 
-def _series_step(sid, t: pd.Series, kind: str, time_col: str):
-    if kind == "int":
-        d = np.diff(t.to_numpy())
-        if d.size == 0:
-            return 1
-        if not np.all(d == d[0]):
-            raise InputError(f"series {sid!r}: integer {time_col} values are not equally spaced (steps {sorted(set(d.tolist()))[:5]})")
-        return int(d[0])
-    idx = pd.DatetimeIndex(t)
+def _int_step(sid, t: np.ndarray, time_col: str) -> int:
+    d = np.diff(t)
+    if d.size == 0:
+        return 1
+    step = int(np.min(d))
+    off = np.flatnonzero(d != step)
+    if off.size:
+        raise InputError(
+            f"series {sid!r}: integer {time_col} values are not equally spaced (steps {sorted(set(d.tolist()))[:5]}; "
+            f"first gap after {time_col}={int(t[off[0]])}); fill the gaps or pass a regular series"
+        )
+    return step
+
+
+def _datetime_step(sid, idx: pd.DatetimeIndex, time_col: str):
     if len(idx) < 3:
         raise InputError(f"series {sid!r}: need at least 3 timestamps to infer the frequency of {time_col}")
     freq = pd.infer_freq(idx)
-    if freq is None:
-        raise InputError(f"series {sid!r}: timestamps in {time_col} are irregular (gaps or mixed steps); the frequency cannot be inferred")
-    return pd.tseries.frequencies.to_offset(freq)
+    if freq is not None:
+        return pd.tseries.frequencies.to_offset(freq)
+    guesses = Counter(f for f in (pd.infer_freq(idx[i:i + 3]) for i in range(min(len(idx) - 2, 100))) if f)
+    if guesses:
+        guess = guesses.most_common(1)[0][0]
+        grid = pd.date_range(idx[0], idx[-1], freq=guess)
+        gaps, off = grid.difference(idx), idx.difference(grid)
+        if len(gaps) and not len(off):
+            raise InputError(f"series {sid!r}: {len(gaps)} missing timestamp(s) in {time_col} at frequency {guess!r} "
+                             f"(first gap at {gaps[0]}); fill the gaps (e.g. interpolate) or pass a regular series")
+        if len(off):
+            raise InputError(f"series {sid!r}: irregular timestamps in {time_col}: {off[0]} is off the {guess!r} grid "
+                             f"of the rest of the series")
+    raise InputError(f"series {sid!r}: timestamps in {time_col} are irregular (gaps or mixed steps); "
+                     "the frequency cannot be inferred")
 
 
 def load_m3(subset: str = "yearly", max_series: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from metacompose.composer import Composer
 from metacompose.data import M3_SUBSETS, load_m3
-from metacompose.errors import InputError
+from metacompose.errors import FileFormatError, InputError
 from metacompose.evaluate import comparison_table, test_matrix, weight_diversity
 
 
@@ -25,7 +25,8 @@ def run_m3(
     total_timesteps: int | None = None,
     out_dir: str | Path = "metacompose-out",
     cache_dir: str | Path | None = None,
-    progress: bool = True,
+    progress: bool | None = True,
+    plots: bool = False,
     echo=print,
 ) -> pd.DataFrame:
     """Backtest the pool, train the agent on the training parts, forecast the M3 test horizon, score it.
@@ -44,7 +45,10 @@ def run_m3(
         total_timesteps: PPO budget (agent default if None).
         out_dir: where ``forecasts_<subset>.csv``, ``weights_<subset>.csv`` and ``results.csv`` go.
         cache_dir: backtest cache folder (None = no cache).
-        progress: progress bars.
+        progress: progress bars on stderr for the backtest and PPO training (None: only when
+            stderr is a terminal).
+        plots: also write PNG plots to ``out_dir/plots/`` (see
+            :func:`metacompose.plots.write_composer_plots`; files prefixed ``<subset>_``).
         echo: where lines of the report go.
 
     Returns:
@@ -65,6 +69,8 @@ def run_m3(
         t0 = time.perf_counter()
         train, test, m, h = load_m3(subset, max_series)
         kwargs = {"total_timesteps": total_timesteps} if (total_timesteps and agent == "ppo") else {}
+        if agent == "ppo" and progress is not False:
+            kwargs["callback"] = ppo_progress_callback(disable=None if progress is None else False)
         comp = Composer(models=models, agent=agent, horizon=h, season_length=m, n_jobs=n_jobs, cache_dir=cache_dir,
                         random_state=seed, agent_kwargs=kwargs, progress=progress)
         comp.fit(train)
@@ -89,6 +95,11 @@ def run_m3(
         fc = comp.predict()
         fc.to_csv(out / f"forecasts_{subset}.csv", index=False)
         comp.weights().to_csv(out / f"weights_{subset}.csv", index=False)
+        if plots:
+            from metacompose.plots import write_composer_plots
+
+            written = write_composer_plots(comp, out / "plots", prefix=f"{subset}_")
+            echo(f"wrote {len(written)} plots: " + ", ".join(str(p) for p in written))
         tables.append(table.rename_axis("method").reset_index())
     results = pd.concat(tables, ignore_index=True)
     if len(subsets) > 1:
@@ -113,33 +124,151 @@ def _pooled(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def forecast_file(path: str | Path, horizon: int, season_length: int = 1, agent: str = "ppo",
-                  models: Sequence[str] | None = None, out: str | Path = "forecasts.csv", n_jobs: int = 1,
-                  seed: int = 0, echo=print) -> pd.DataFrame:
-    """Forecast every series of a long CSV or Parquet file and write the forecasts with their weights.
+def ppo_progress_callback(disable: bool | None = None):
+    """A stable-baselines3 callback showing PPO training as a tqdm bar (steps) on stderr.
+
+    Args:
+        disable: tqdm's ``disable`` (None: hide when stderr is not a terminal).
+
+    Returns:
+        a ``BaseCallback`` instance.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm.auto import tqdm
+
+    class TqdmCallback(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.bar = tqdm(total=self.locals.get("total_timesteps"), desc="PPO", unit="step", disable=disable)
+
+        def _on_step(self) -> bool:
+            self.bar.update(self.training_env.num_envs)
+            return True
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    return TqdmCallback()
+
+
+def resolve_agent(agent: str, models: Sequence[str] | None, season_length: int | None):
+    """Turn ``--agent`` into what :class:`Composer` takes, plus the pool and ``m`` it implies.
+
+    Args:
+        agent: an agent name (``ppo``, ``equal``, ...), the path of an agent saved with
+            ``agent.save(path)`` (with or without ``.json``), or a folder written by
+            ``Composer.save`` (its agent, pool and season length are used).
+        models: the pool asked for (None: the saved agent's pool, else the default pool).
+        season_length: ``m`` asked for (None: the saved composer's, else 1).
+
+    Returns:
+        ``(agent for Composer, models, season_length)``; a saved agent is used as trained,
+        never retrained.
 
     Raises:
-        InputError: unsupported file type or bad content (see :func:`metacompose.data.validate_frame`).
+        InputError: neither a known name nor a saved agent; or ``models`` differs from the
+            pool the saved agent was trained on.
+        FileFormatError: the saved files are corrupted or from a newer version.
+    """
+    import json
+
+    from metacompose.agents import AGENTS, load_agent
+
+    path = Path(agent)
+    if (path / "composer.json").exists():
+        try:
+            header = json.loads((path / "composer.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise FileFormatError(f"{path / 'composer.json'} is not valid JSON: {exc}") from None
+        saved, season_length = load_agent(path / "agent"), season_length or header.get("season_length", 1)
+    elif path.with_suffix(".json").exists() or (path.suffix == ".json" and path.exists()):
+        saved = load_agent(path)
+    else:
+        if agent.lower() in AGENTS or not (("/" in agent) or ("\\" in agent) or path.suffix):
+            return agent, models, season_length or 1
+        raise InputError(f"--agent {agent!r}: no saved agent there, and not an agent name ({', '.join(AGENTS)})")
+    pool = getattr(saved, "models_", None)
+    if models is not None and pool is not None and [m.lower() for m in models] != [m.lower() for m in pool]:
+        raise InputError(f"the saved agent was trained on the pool {pool}; --models {list(models)} differs")
+    return _Pretrained(saved), list(models or pool or []) or None, season_length or 1
+
+
+class _Pretrained:
+    """Hands a saved agent to :class:`Composer` so that ``fit`` uses it as trained."""
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    def fit(self, cube):
+        return self.agent
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a long CSV or Parquet file.
+
+    Raises:
         FileNotFoundError: the file does not exist.
+        InputError: not a .csv/.parquet file, unreadable content, or Parquet without pyarrow.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    if path.suffix.lower() == ".csv":
-        df = pd.read_csv(path)
-    elif path.suffix.lower() in (".parquet", ".pq"):
-        df = pd.read_parquet(path)
-    else:
-        raise InputError(f"unsupported file type {path.suffix!r}: give a .csv or .parquet long file")
-    if "ds" in df.columns and df["ds"].dtype == object:
-        try:
-            df["ds"] = pd.to_datetime(df["ds"])
-        except (ValueError, TypeError):
-            pass
-    comp = Composer(models=models, agent=agent, horizon=horizon, season_length=season_length, n_jobs=n_jobs,
-                    random_state=seed).fit(df)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt") or path.name.lower().endswith(".csv.gz"):
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except ImportError as exc:
+        raise InputError(f"reading {path.name} needs pyarrow: pip install 'metacompose[parquet]' ({exc})") from None
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"could not read {path}: {type(exc).__name__}: {exc}") from None
+    raise InputError(f"unsupported file type {path.suffix!r}: give a .csv or .parquet long file")
+
+
+def forecast_file(path: str | Path, horizon: int, season_length: int | None = None, agent: str = "ppo",
+                  models: Sequence[str] | None = None, out: str | Path = "forecasts.csv", n_jobs: int = 1,
+                  seed: int = 0, plots: str | Path | None = None, progress: bool | None = None,
+                  id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
+                  echo=print) -> pd.DataFrame:
+    """Forecast every series of a long CSV or Parquet file and write the forecasts with their weights.
+
+    Args:
+        path: the long file (one row per observation: id, timestamp, value).
+        horizon: ``h``.
+        season_length: ``m`` (None: a saved composer's, else 1).
+        agent: agent name, or a saved agent / composer (see :func:`resolve_agent`).
+        models: pool aliases (None: the saved agent's pool, else the default pool).
+        out: output CSV: id, timestamp, one column per model, ``composed``, ``weight_<model>``.
+        n_jobs: backtest workers.
+        seed: the agent's seed.
+        plots: folder for PNG plots (None: none).
+        progress: progress bars (None: only on a terminal).
+        id_col, time_col, target_col: column names in the file.
+        echo: where report lines go.
+
+    Returns:
+        the forecast frame written to ``out``.
+
+    Raises:
+        InputError: unsupported file type or bad content (see ``docs/bad_input.md``).
+        FileNotFoundError: the file does not exist.
+    """
+    df = read_table(path)
+    agent_obj, models, m = resolve_agent(agent, models, season_length)
+    kwargs = {}
+    if isinstance(agent_obj, str) and agent_obj.lower() == "ppo" and progress is not False:
+        kwargs["callback"] = ppo_progress_callback(disable=None if progress is None else False)
+    comp = Composer(models=models, agent=agent_obj, horizon=horizon, season_length=m, n_jobs=n_jobs,
+                    random_state=seed, agent_kwargs=kwargs, progress=progress, id_col=id_col, time_col=time_col,
+                    target_col=target_col).fit(df)
     fc = comp.predict()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     fc.to_csv(out, index=False)
     echo(comp.report_.summary())
     echo(f"wrote {len(fc)} rows for {comp.cube_.shape[0]} series to {out}")
+    if plots is not None:
+        from metacompose.plots import write_composer_plots
+
+        written = write_composer_plots(comp, plots)
+        echo(f"wrote {len(written)} plots to {plots}")
     return fc

@@ -1,18 +1,45 @@
 """Forecast-accuracy metrics in the M3/M4 conventions.
 
 * sMAPE (Makridakis & Hibon 2000, M4 definition): ``200 * |y - yhat| / (|y| + |yhat|)``,
-  in percent, averaged over horizon and series. A point where ``y == yhat == 0`` counts
-  as 0 (a perfect forecast) instead of 0/0.
+  in percent (0..200), averaged over horizon and series. A point where ``y == yhat == 0``
+  counts as 0 (a perfect forecast) instead of 0/0, so an all-zero series forecast by zeros
+  scores 0 and forecast by anything else scores 200 per point. Negative values are fine:
+  the absolute values keep the denominator non-negative (a point with ``y = -yhat`` scores 200).
 * MASE (Hyndman & Koehler 2006): mean absolute error divided by the in-sample mean
   absolute seasonal-naive error with lag ``m``; when the training part is shorter than
   ``m + 1`` the lag-1 naive error is used. A zero scale (a constant training part) is
-  replaced by 1.0 so the ratio stays finite; :func:`mase_scale` documents this.
+  replaced by 1.0 so the ratio stays finite; :func:`mase_scale` documents this. MASE is
+  scale-free: multiplying the training part, the actuals and the forecasts by ``c > 0``
+  leaves it unchanged (except for a constant training part, whose scale is the fixed 1.0).
 * OWA (M4): the mean of sMAPE and MASE, each relative to Naive2's.
+
+NaN in the actuals marks an unknown value and is left out of every mean; a mean over no
+known value is NaN.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from metacompose.errors import InputError
+
+
+def _pair(y, yhat) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=np.float64)
+    yhat = np.asarray(yhat, dtype=np.float64)
+    try:
+        np.broadcast_shapes(y.shape, yhat.shape)
+    except ValueError:
+        raise InputError(f"actuals of shape {y.shape} and forecasts of shape {yhat.shape} do not match") from None
+    return y, yhat
+
+
+def _nanmean(a: np.ndarray, axis):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice" -> NaN, documented
+        return np.nanmean(a, axis=axis)
 
 
 def smape(y: np.ndarray, yhat: np.ndarray, axis=None) -> np.ndarray | float:
@@ -20,29 +47,46 @@ def smape(y: np.ndarray, yhat: np.ndarray, axis=None) -> np.ndarray | float:
 
     Args:
         y: actuals, any shape; NaN marks unknown values and is left out.
-        yhat: forecasts, same shape as ``y``.
+        yhat: forecasts, same (or a broadcastable) shape as ``y``.
+        axis: axes to average over (None = all).
+
+    Returns:
+        a float (``axis=None``) or an array; NaN where no actual is known.
+
+    Raises:
+        InputError: the shapes of ``y`` and ``yhat`` do not broadcast.
     """
-    y = np.asarray(y, dtype=np.float64)
-    yhat = np.asarray(yhat, dtype=np.float64)
-    den = np.abs(y) + np.abs(yhat)
-    num = 200.0 * np.abs(y - yhat)
+    y, yhat = _pair(y, yhat)
+    # divide both by the larger magnitude first, so that huge finite values cannot overflow
+    top = np.maximum(np.abs(y), np.abs(yhat))
     with np.errstate(invalid="ignore", divide="ignore"):
-        val = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
-    val = np.where(np.isnan(y), np.nan, val)
-    return np.nanmean(val, axis=axis)
+        a = np.where(top > 0, y / np.where(top > 0, top, 1.0), 0.0)
+        b = np.where(top > 0, yhat / np.where(top > 0, top, 1.0), 0.0)
+        den = np.abs(a) + np.abs(b)
+        val = np.where(den > 0, 200.0 * np.abs(a - b) / np.where(den > 0, den, 1.0), 0.0)
+    val = np.where(np.isnan(y), np.nan, np.minimum(val, 200.0))
+    return _nanmean(val, axis)
 
 
 def mase_scale(y: np.ndarray, season_length: int) -> float:
     """In-sample mean absolute seasonal-naive error of ``y`` (shape ``(t,)``) with lag ``m``.
 
     Falls back to lag 1 when ``t <= m``; returns 1.0 when ``t < 2`` or the error is 0
-    (a constant series), so that MASE stays finite.
+    (a constant series) or not finite, so that MASE stays finite.
+
+    Args:
+        y: the training part of one series, ``(t,)``.
+        season_length: ``m`` >= 1.
+
+    Returns:
+        the scale (> 0, in the units of ``y``).
     """
     y = np.asarray(y, dtype=np.float64)
     m = season_length if y.shape[0] > season_length else 1
     if y.shape[0] <= m:
         return 1.0
-    scale = float(np.mean(np.abs(y[m:] - y[:-m])))
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = float(np.mean(np.abs(y[m:] - y[:-m])))
     return scale if scale > 0 and np.isfinite(scale) else 1.0
 
 
@@ -51,10 +95,22 @@ def mase(y: np.ndarray, yhat: np.ndarray, scale, axis=None) -> np.ndarray | floa
 
     Args:
         y, yhat: actuals and forecasts, same shape, e.g. ``(S, H)``.
-        scale: MASE scale broadcastable against ``y``, e.g. shape ``(S, 1)``.
+        scale: MASE scale broadcastable against ``y``, e.g. shape ``(S, 1)``; positive
+            (use :func:`mase_scale`).
+        axis: axes to average over (None = all).
+
+    Returns:
+        a float (``axis=None``) or an array, >= 0; NaN where no actual is known.
+
+    Raises:
+        InputError: shapes that do not broadcast, or a scale that is not positive and finite.
     """
-    err = np.abs(np.asarray(y, dtype=np.float64) - np.asarray(yhat, dtype=np.float64))
-    return np.nanmean(err / np.asarray(scale, dtype=np.float64), axis=axis)
+    y, yhat = _pair(y, yhat)
+    scale = np.asarray(scale, dtype=np.float64)
+    if np.any(~np.isfinite(scale)) or np.any(scale <= 0):
+        raise InputError("the MASE scale must be positive and finite; use metacompose.metrics.mase_scale")
+    err = np.abs(y - yhat)
+    return _nanmean(err / scale, axis)
 
 
 def owa(smape_model: float, mase_model: float, smape_naive2: float, mase_naive2: float) -> float:

@@ -331,7 +331,7 @@ class ETS(Forecaster):
             return
         n = x.shape[0]
         trends = list(_TRENDS) if self.trend == "auto" else [self.trend]
-        errors = ["add", "mul"] if np.min(x) > 0 else ["add"]
+        errors = ["add"]
         best, best_score, last_exc = None, np.inf, None
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")

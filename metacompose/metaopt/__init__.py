@@ -1,0 +1,29 @@
+"""Learned meta-optimizer: a small network that trains the neural forecasters from their gradients.
+
+Main entry points:
+
+* :class:`LearnedOptimizer` — a ``torch.optim.Optimizer`` driven by a meta-trained
+  :class:`OptimizerNet`; loads the weights shipped with the package when none are given.
+  ``MLP(optimizer="learned")`` / ``LSTM(optimizer="learned")`` use it.
+* :func:`meta_train` — meta-train new weights on a user's series (``metacompose metaopt train``).
+* :func:`save_weights` / :func:`load_weights` — pickle-free ``.npz`` + JSON header files.
+* Baselines from the same lineage: :func:`meta_sgd_train` (Meta-SGD, learned per-parameter
+  rates and optionally the initialisation) and :func:`reptile_train` (Reptile-learned init).
+
+See ``network.py`` for the design and ``benchmarks/metaopt/RESULTS.md`` for how it compares
+with tuned Adam on held-out M3 series.
+"""
+
+from .baselines import meta_sgd_train, reptile_train
+from .io import load_arrays, load_weights, save_arrays, save_weights
+from .meta_train import meta_loss_of, meta_train, meta_train_tasks, tune_adam_lr
+from .network import LearnedOptimizer, OptimizerNet, default_weights_path
+from .tasks import TaskSet, forecast, make_tasks, run_inner
+
+__all__ = [
+    "LearnedOptimizer", "OptimizerNet", "default_weights_path",
+    "meta_train", "meta_train_tasks", "meta_loss_of", "tune_adam_lr",
+    "save_weights", "load_weights", "save_arrays", "load_arrays",
+    "meta_sgd_train", "reptile_train",
+    "TaskSet", "make_tasks", "run_inner", "forecast",
+]

@@ -1,0 +1,235 @@
+"""Plots of what a composer did: a series with its forecasts, and the weights it used.
+
+Built on matplotlib's object API (``matplotlib.figure.Figure`` with the Agg canvas), never
+on ``pyplot``: nothing here changes the user's backend or global figure state, works
+without a display and from worker threads. Needs the ``plot`` extra
+(``pip install metacompose[plot]``).
+
+Every ``plot_*`` function returns a :class:`~matplotlib.figure.Figure`; :func:`save_figure`
+writes it as a PNG; :func:`write_composer_plots` writes the standard set for a fitted
+:class:`~metacompose.composer.Composer` (what ``metacompose run --plots`` and
+``metacompose forecast --plots DIR`` call).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from metacompose.errors import InputError, NotFittedError
+
+
+def _figure(width: float = 8.0, height: float = 4.5):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError("plots need matplotlib: pip install 'metacompose[plot]'") from exc
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG file (creating the folder); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")  # ids in scripts the font lacks
+        fig.savefig(path, format="png")
+    return path
+
+
+def plot_forecast(
+    y: Sequence[float] | None,
+    forecasts: Mapping[str, Sequence[float]],
+    composed: Sequence[float] | None = None,
+    ds_history: Sequence | None = None,
+    ds_future: Sequence | None = None,
+    title: str | None = None,
+    history: int | None = None,
+):
+    """One series: its recent history, each base model's forecast and the composed forecast.
+
+    The axes hold, in this order, one line for the history (if ``y`` is given), one dashed
+    line per base model, and one thick line for the composed forecast (if given).
+
+    Args:
+        y: observed values ``(t,)``, oldest first (None: no history line).
+        forecasts: model alias -> forecast ``(H,)``, in the units of ``y``.
+        composed: the composed forecast ``(H,)``.
+        ds_history: ``t`` timestamps of ``y`` (default positions ``0..t-1``).
+        ds_future: ``H`` timestamps of the forecasts (default positions ``t..t+H-1``).
+        title: axes title.
+        history: show only the last ``history`` observations (default: ``max(4 H, 24)``).
+
+    Returns:
+        the figure (one axes).
+
+    Raises:
+        InputError: no forecast given, or forecasts of different lengths.
+    """
+    if not forecasts and composed is None:
+        raise InputError("plot_forecast needs at least one forecast")
+    lengths = {len(v) for v in forecasts.values()} | ({len(composed)} if composed is not None else set())
+    if len(lengths) != 1:
+        raise InputError(f"forecasts must all have the same horizon, got lengths {sorted(lengths)}")
+    H = lengths.pop()
+    y = None if y is None else np.asarray(y, dtype=np.float64)
+    t = 0 if y is None else y.shape[0]
+    xs_hist = np.arange(t) if ds_history is None else np.asarray(list(ds_history))
+    xs_fut = np.arange(t, t + H) if ds_future is None else np.asarray(list(ds_future))
+    keep = max(4 * H, 24) if history is None else int(history)
+    fig = _figure()
+    ax = fig.add_subplot()
+    if y is not None and t:
+        ax.plot(xs_hist[-keep:], y[-keep:], color="black", linewidth=1.5, label="observed")
+    colors = _colors(len(forecasts))
+    for (alias, f), c in zip(forecasts.items(), colors):
+        ax.plot(xs_fut, np.asarray(f, dtype=np.float64), linestyle="--", linewidth=1.0, color=c, label=alias)
+    if composed is not None:
+        ax.plot(xs_fut, np.asarray(composed, dtype=np.float64), color="crimson", linewidth=2.5, label="composed")
+    ax.set_title(title or "forecast")
+    ax.set_xlabel("time")
+    ax.set_ylabel("value")
+    ax.legend(fontsize="small", ncols=2)
+    return fig
+
+
+def plot_weights_by_series(weights: np.ndarray, series_ids: Sequence, models: Sequence[str], title: str | None = None):
+    """Heatmap of the weights at the final origin: one row per series, one column per model.
+
+    Args:
+        weights: ``(S, M)``, rows on the simplex.
+        series_ids: ``S`` ids (row labels, shown when ``S <= 40``).
+        models: ``M`` aliases (column labels).
+        title: axes title.
+
+    Returns:
+        the figure; its first axes holds one image of shape ``(S, M)``, values in ``[0, 1]``.
+
+    Raises:
+        InputError: ``weights`` is not ``(S, M)`` matching the labels.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2 or w.shape != (len(series_ids), len(models)):
+        raise InputError(f"weights must have shape ({len(series_ids)}, {len(models)}), got {w.shape}")
+    S, M = w.shape
+    fig = _figure(max(4.0, 1.1 * M + 2.5), min(14.0, max(3.0, 0.22 * S + 1.5)))
+    ax = fig.add_subplot()
+    im = ax.imshow(w, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks(range(M), list(models), rotation=45, ha="right")
+    if S <= 40:
+        ax.set_yticks(range(S), [str(s) for s in series_ids], fontsize="small")
+    ax.set_xlabel("model")
+    ax.set_ylabel("series")
+    ax.set_title(title or "weights at the final origin")
+    fig.colorbar(im, ax=ax, label="weight")
+    return fig
+
+
+def plot_weights_by_origin(weights: np.ndarray, models: Sequence[str], valid: np.ndarray | None = None,
+                           title: str | None = None):
+    """Mean weight of each model at each origin (over the series where the origin exists).
+
+    Args:
+        weights: ``(S, O, M)`` (e.g. ``agent.weights(cube)``) or ``(O, M)`` for one series.
+        models: ``M`` aliases.
+        valid: bool ``(S, O)``, origins that exist (e.g. ``cube.valid``); default all.
+        title: axes title.
+
+    Returns:
+        the figure; its axes hold one line per model, ``O`` points each (the last is the
+        final origin, the forecast's).
+
+    Raises:
+        InputError: shapes that do not match.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 2:
+        w = w[None]
+    if w.ndim != 3 or w.shape[2] != len(models):
+        raise InputError(f"weights must have shape (S, O, {len(models)}) or (O, {len(models)}), got {np.shape(weights)}")
+    S, O, M = w.shape
+    v = np.ones((S, O), dtype=bool) if valid is None else np.asarray(valid, dtype=bool).reshape(S, O)
+    cnt = v.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(cnt[:, None] > 0, (w * v[:, :, None]).sum(axis=0) / np.maximum(cnt, 1)[:, None], np.nan)
+    fig = _figure()
+    ax = fig.add_subplot()
+    xs = np.arange(O)
+    for j, (alias, c) in enumerate(zip(models, _colors(M))):
+        ax.plot(xs, mean[:, j], marker="o", color=c, label=alias)
+    ax.set_xticks(xs, [f"{k + 1}" for k in range(O - 1)] + ["final"])
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("origin (backtest origins in time order, then the final one)")
+    ax.set_ylabel(f"mean weight over {S} series" if S > 1 else "weight")
+    ax.set_title(title or "weights across origins")
+    ax.legend(fontsize="small", ncols=2)
+    return fig
+
+
+def _colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def safe_name(text: str, limit: int = 40) -> str:
+    """``text`` reduced to ``[A-Za-z0-9._-]`` (other runs become ``_``) for a file name."""
+    out = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")
+    return out[:limit] or "series"
+
+
+def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix: str = "") -> list[Path]:
+    """Write the standard plots of a fitted composer as PNG files.
+
+    Files (in ``out_dir``): ``<prefix>forecast_<k>_<id>.png`` for the first ``max_series``
+    series (``k`` is the series' position, ``id`` its id made file-safe),
+    ``<prefix>weights_by_series.png`` (heatmap at the final origin) and
+    ``<prefix>weights_by_origin.png`` (mean weights across origins).
+
+    Args:
+        comp: a fitted (or loaded) :class:`~metacompose.composer.Composer`.
+        out_dir: destination folder (created).
+        max_series: how many series get a forecast plot (>= 0).
+        prefix: prepended to every file name (e.g. ``"monthly_"``).
+
+    Returns:
+        the paths written, in the order above.
+
+    Raises:
+        NotFittedError: the composer is not fitted.
+    """
+    if getattr(comp, "cube_", None) is None:
+        raise NotFittedError("fit the composer before plotting it")
+    out = Path(out_dir)
+    cube, panel = comp.cube_, comp.panel_
+    fc = comp.predict()
+    S, _, M, H = cube.shape
+    paths = []
+    for i in range(min(max_series, S)):
+        y = panel.values[i] if i < len(panel.values) else None
+        rows = slice(i * H, (i + 1) * H)
+        base = {a: fc[a].to_numpy()[rows] for a in cube.models}
+        hist_ds = None
+        if y is not None and isinstance(panel.freqs[i], (int, np.integer)):
+            hist_ds = panel.last_ds[i] - panel.freqs[i] * np.arange(len(y) - 1, -1, -1)
+        elif y is not None:
+            import pandas as pd
+
+            hist_ds = pd.date_range(end=panel.last_ds[i], periods=len(y), freq=panel.freqs[i])
+        fig = plot_forecast(y, base, fc["composed"].to_numpy()[rows], ds_history=hist_ds,
+                            ds_future=fc[comp.time_col].to_numpy()[rows] if hist_ds is not None else None,
+                            title=f"series {panel.ids[i]}")
+        paths.append(save_figure(fig, out / f"{prefix}forecast_{i}_{safe_name(panel.ids[i])}.png"))
+    paths.append(save_figure(plot_weights_by_series(comp.weights_, list(panel.ids), cube.models),
+                             out / f"{prefix}weights_by_series.png"))
+    w = np.asarray(comp.agent_.weights(cube), dtype=np.float64)
+    paths.append(save_figure(plot_weights_by_origin(w, cube.models, cube.valid), out / f"{prefix}weights_by_origin.png"))
+    return paths
