@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from metacompose.backtest import BacktestReport, backtest
-from metacompose.cube import ForecastCube
+from metacompose.cube import ForecastCube, check_version
 from metacompose.data import validate_frame
 from metacompose.errors import FileFormatError, InputError, NotFittedError
 from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
@@ -45,6 +45,8 @@ class Composer:
         agent_kwargs: extra arguments for the agent, e.g. ``{"total_timesteps": 50_000}``.
         id_col, time_col, target_col: column names of the long frame.
         progress: show progress bars.
+        timeout: seconds one per-series model fit may take before its fallback forecasts
+            instead (None = no limit); panel_timeout: the same for one panel fit.
 
     Raises:
         InputError: bad horizon, season length or pool; UnknownModelError: unknown alias.
@@ -66,6 +68,8 @@ class Composer:
         time_col: str = "ds",
         target_col: str = "y",
         progress: bool = False,
+        timeout: float | None = None,
+        panel_timeout: float | None = None,
     ) -> None:
         self.horizon = check_horizon(horizon)
         if isinstance(season_length, bool) or not isinstance(season_length, (int, np.integer)) or season_length < 1:
@@ -77,6 +81,7 @@ class Composer:
         self.random_state, self.agent_kwargs = random_state, dict(agent_kwargs or {})
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.progress = progress
+        self.timeout, self.panel_timeout = timeout, panel_timeout
         self.cube_: ForecastCube | None = None
         self.report_: BacktestReport | None = None
 
@@ -114,7 +119,7 @@ class Composer:
         self.cube_, self.report_ = backtest(
             self.panel_.values, self.pool, self.horizon, self.season_length, ids=self.panel_.ids,
             n_origins=self.n_origins, step=self.step, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
-            progress=self.progress,
+            progress=self.progress, timeout=self.timeout, panel_timeout=self.panel_timeout,
         )
         self.agent_ = self._make_agent().fit(self.cube_)
         self._finish()
@@ -191,9 +196,6 @@ class Composer:
             FileNotFoundError: the folder or a file is missing.
             FileFormatError: not a composer folder, corrupted, or from a newer version.
         """
-        from metacompose.agents import load_agent
-        from metacompose.data import Panel
-
         path = Path(path)
         try:
             header = json.loads((path / "composer.json").read_text())
@@ -201,15 +203,26 @@ class Composer:
             raise FileFormatError(f"{path / 'composer.json'} is not valid JSON: {exc}") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise FileFormatError(f"{path} is not a saved metacompose Composer")
-        if int(header.get("version", -1)) > VERSION:
-            raise FileFormatError(f"composer format version {header['version']} is newer than supported ({VERSION}); upgrade metacompose")
+        check_version(header, VERSION, "composer")
+        try:
+            return cls._from_header(path, header)
+        except FileFormatError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FileFormatError(f"{path / 'composer.json'} is incomplete or malformed: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _from_header(cls, path: Path, header: dict) -> "Composer":
+        from metacompose.agents import load_agent
+        from metacompose.data import Panel
+
         self = cls.__new__(cls)
         self.horizon, self.season_length = header["horizon"], header["season_length"]
         self.id_col, self.time_col, self.target_col = header["columns"]
         self.cube_ = ForecastCube.load(path / "cube")
         self.agent_ = load_agent(path / "agent")
         self.agent, self.random_state, self.agent_kwargs = self.agent_, header["random_state"], {}
-        self.report_, self.progress = None, False
+        self.report_, self.progress, self.timeout, self.panel_timeout = None, False, None, None
         try:
             self.pool = build_pool(header["models"], self.season_length)
         except InputError:

@@ -18,6 +18,21 @@ CUBE_FORMAT = "metacompose.cube"
 CUBE_VERSION = 1
 
 
+def check_version(header: dict, supported: int, what: str) -> None:
+    """Refuse a file header whose ``version`` is missing, not an integer, or newer than ``supported``.
+
+    Raises:
+        FileFormatError: with a message naming ``what`` (e.g. ``"cube"``).
+    """
+    version = header.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise FileFormatError(f"{what} file has no valid integer format version (got {version!r})")
+    if version > supported:
+        raise FileFormatError(
+            f"{what} format version {version} is newer than this metacompose supports ({supported}); upgrade metacompose"
+        )
+
+
 @dataclass
 class ForecastCube:
     """Forecasts of ``M`` models at ``O`` origins of ``S`` series, with what is known about them.
@@ -143,11 +158,7 @@ class ForecastCube:
             raise FileFormatError(f"{base.with_suffix('.json')} is not valid JSON: {exc}") from None
         if not isinstance(header, dict) or header.get("format") != CUBE_FORMAT:
             raise FileFormatError(f"{base.with_suffix('.json')} is not a metacompose cube header")
-        if int(header.get("version", -1)) > CUBE_VERSION:
-            raise FileFormatError(
-                f"cube format version {header.get('version')} is newer than this metacompose supports "
-                f"({CUBE_VERSION}); upgrade metacompose"
-            )
+        check_version(header, CUBE_VERSION, "cube")
         try:
             with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in cls._ARRAYS}
@@ -155,8 +166,13 @@ class ForecastCube:
             raise
         except Exception as exc:  # zipfile/numpy raise many types on corrupt files
             raise FileFormatError(f"{base.with_suffix('.npz')} is corrupted or not a cube: {exc}") from None
-        return cls(
-            **arrays, series_ids=header["series_ids"], models=header["models"],
-            feature_names=header["feature_names"], season_length=header["season_length"],
-            horizon=header["horizon"], meta=header.get("meta", {}),
-        )
+        try:
+            return cls(
+                **arrays, series_ids=header["series_ids"], models=header["models"],
+                feature_names=header["feature_names"], season_length=int(header["season_length"]),
+                horizon=int(header["horizon"]), meta=header.get("meta", {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, FileFormatError):
+                raise
+            raise FileFormatError(f"{base.with_suffix('.json')} is incomplete or malformed: {type(exc).__name__}: {exc}") from None

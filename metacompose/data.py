@@ -10,6 +10,7 @@ Every kind of bad input this module recognises, and what it does about it, is li
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
@@ -224,13 +225,22 @@ def _int_step(sid, t: np.ndarray, time_col: str) -> int:
     return step
 
 
+def _infer_freq(idx: pd.DatetimeIndex) -> str | None:
+    """``pd.infer_freq`` as a frequency string (pandas 2 returns a string, later pandas an offset)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message=".*infer_freq.*")
+        freq = pd.infer_freq(idx)
+    return None if freq is None else pd.tseries.frequencies.to_offset(freq).freqstr
+
+
 def _datetime_step(sid, idx: pd.DatetimeIndex, time_col: str):
     if len(idx) < 3:
         raise InputError(f"series {sid!r}: need at least 3 timestamps to infer the frequency of {time_col}")
-    freq = pd.infer_freq(idx)
+    freq = _infer_freq(idx)
     if freq is not None:
         return pd.tseries.frequencies.to_offset(freq)
-    guesses = Counter(f for f in (pd.infer_freq(idx[i:i + 3]) for i in range(min(len(idx) - 2, 100))) if f)
+    guesses = Counter(f for f in (_infer_freq(idx[i:i + 3]) for i in range(min(len(idx) - 2, 100))) if f)
     if guesses:
         guess = guesses.most_common(1)[0][0]
         grid = pd.date_range(idx[0], idx[-1], freq=guess)

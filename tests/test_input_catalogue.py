@@ -280,6 +280,7 @@ def test_missing_ids():
 
 def test_mixed_type_ids():
     df = make_frame()
+    df["unique_id"] = df["unique_id"].astype(object)
     df.loc[df["unique_id"] == "s1", "unique_id"] = 1
     out = fit(df).predict()
     assert list(pd.unique(out["unique_id"])) == ["s0", 1, "s2", "s3"]

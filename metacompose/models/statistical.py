@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.optimize import least_squares
 from scipy.signal import lfilter
 from statsmodels.tsa.arima.estimators.hannan_rissanen import hannan_rissanen
 from statsmodels.tsa.arima.model import ARIMA as _SMARIMA
@@ -157,6 +158,57 @@ def _roots_ok(coef: np.ndarray, sign: float) -> bool:
     return bool(np.all(np.abs(roots) > 1.01))
 
 
+def _css_fit(w: np.ndarray, p: int, q: int, c: bool, n0: int):
+    """Conditional-sum-of-squares fit of an ARMA(p, q) (with mean if ``c``) to ``w`` ``(n,)``.
+
+    Starts at the Hannan-Rissanen estimates (statsmodels ``hannan_rissanen``; zeros when
+    they are unavailable or not stationary/invertible) and minimises the sum of squared
+    one-step errors from time ``n0`` on (``scipy.optimize.least_squares``, Levenberg-Marquardt).
+
+    Returns:
+        ``(sse, mu, phi (p,), theta (q,))``, or None when the fit fails or its AR/MA roots
+        lie inside ``|z| = 1.01``.
+    """
+    mu0 = float(w.mean()) if c else 0.0
+    phi0, theta0 = np.zeros(p), np.zeros(q)
+    if p + q > 0:
+        try:
+            hr, _ = hannan_rissanen(w, ar_order=p, ma_order=q, demean=c)
+            phi_hr, theta_hr = np.asarray(hr.ar_params, float), np.asarray(hr.ma_params, float)
+            if (np.all(np.isfinite(phi_hr)) and np.all(np.isfinite(theta_hr))
+                    and _roots_ok(phi_hr, -1.0) and _roots_ok(theta_hr, 1.0)):
+                phi0, theta0 = phi_hr, theta_hr
+        except Exception:  # noqa: BLE001 - too short for the long autoregression, singular, ...
+            pass
+
+    def resid(par: np.ndarray) -> np.ndarray:
+        mu = par[0] if c else 0.0
+        phi, theta = par[int(c):int(c) + p], par[int(c) + p:]
+        return lfilter(np.r_[1.0, -phi], np.r_[1.0, theta], w - mu)[n0:]
+
+    x0 = np.r_[[mu0] if c else [], phi0, theta0]
+    x = x0
+    if x0.shape[0] > 0 and (p + q > 0):
+        try:
+            sol = least_squares(resid, x0, method="lm", max_nfev=200 * (x0.shape[0] + 1))
+            x = sol.x
+        except Exception:  # noqa: BLE001 - keep the starting values
+            x = x0
+    elif c:
+        x = x0  # the mean is the CSS estimate of a white-noise model
+    phi, theta = x[int(c):int(c) + p], x[int(c) + p:]
+    if not (np.all(np.isfinite(x)) and _roots_ok(phi, -1.0) and _roots_ok(theta, 1.0)):
+        x = x0
+        phi, theta = phi0, theta0
+        if p + q > 0 and not (_roots_ok(phi, -1.0) and _roots_ok(theta, 1.0)):
+            return None
+    e = resid(x)
+    sse = float(np.dot(e, e))
+    if not np.isfinite(sse) or sse <= 0:
+        return None
+    return sse, (float(x[0]) if c else 0.0), phi, theta
+
+
 class ARIMA(Forecaster):
     """Automatic non-seasonal ARIMA on the seasonally adjusted series (statsmodels).
 
@@ -206,7 +258,7 @@ class ARIMA(Forecaster):
     def _candidates(self, nw: int, d: int) -> list[tuple[int, int, bool]]:
         # at most one parameter per four observations, so that AICc stays meaningful
         budget = max(1, (nw - 2) // 4)
-        consts = (True, False) if d <= 1 else (False,)
+        consts = {0: (True,), 1: (True, False)}.get(d, (False,))
         return [(p, q, c) for p in range(self.max_p + 1) for q in range(self.max_q + 1)
                 for c in consts if p + q + int(c) <= budget or (p + q == 0)]
 
@@ -239,33 +291,20 @@ class ARIMA(Forecaster):
         self._order, self._tails, self._res, self._w_const = (p, d, q), tails, res, None
 
     def _search(self, w: np.ndarray, d: int) -> tuple[int, int, bool, np.ndarray | None]:
-        """Best ``(p, q, constant, start_params)`` by CSS-AICc over Hannan-Rissanen fits."""
+        """Best ``(p, q, constant, start_params)`` of the differenced series ``w`` by CSS-AICc."""
         n0 = self.max_p
         n_eff = w.shape[0] - n0
         best = (np.inf, 0, 0, d <= 1, None)
         for p, q, c in self._candidates(w.shape[0], d):
-            mu = float(w.mean()) if c else 0.0
-            if p == 0 and q == 0:
-                phi = theta = np.zeros(0)
-            else:
-                try:
-                    hr, _ = hannan_rissanen(w, ar_order=p, ma_order=q, demean=c)
-                except Exception:  # too short for the long autoregression, singular, ...
-                    continue
-                phi, theta = np.asarray(hr.ar_params, float), np.asarray(hr.ma_params, float)
-                if not (np.all(np.isfinite(phi)) and np.all(np.isfinite(theta))):
-                    continue
-                if not (_roots_ok(phi, -1.0) and _roots_ok(theta, 1.0)):
-                    continue
-            e = lfilter(np.r_[1.0, -phi], np.r_[1.0, theta], w - mu)[n0:]
-            sigma2 = float(np.dot(e, e)) / n_eff
-            if not np.isfinite(sigma2) or sigma2 <= 0:
+            fit = _css_fit(w, p, q, c, n0)
+            if fit is None:
                 continue
+            sse, mu, phi, theta = fit
+            sigma2 = sse / n_eff
             loglik = -0.5 * n_eff * (np.log(2 * np.pi * sigma2) + 1.0)
             score = _aicc(loglik, p + q + int(c) + 1, n_eff)
             if score < best[0]:
-                start = np.r_[[mu] if c else [], phi, theta, sigma2]
-                best = (score, p, q, c, start)
+                best = (score, p, q, c, np.r_[[mu] if c else [], phi, theta, sigma2])
         return best[1], best[2], best[3], best[4]
 
     def _predict(self, h: int) -> np.ndarray:
