@@ -1,4 +1,5 @@
-"""Command line: ``metacompose run`` (the M3 main job) and ``metacompose forecast FILE``.
+"""Command line: ``metacompose run`` (the M3 main job), ``metacompose forecast FILE`` and
+``metacompose metaopt train`` (meta-train the learned optimizer).
 
 A thin shell over :mod:`metacompose.jobs`; errors a user can cause are printed as one
 line (``error: ...``) with exit status 2, never as a traceback. Progress bars (backtest,
@@ -52,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--n-jobs", type=int, default=1)
     f.add_argument("--seed", type=int, default=0)
     _progress_flag(f)
+
+    mo = sub.add_parser("metaopt", help="the learned optimizer of the neural forecasters")
+    mo_sub = mo.add_subparsers(dest="metaopt_command", required=True)
+    t = mo_sub.add_parser("train", help="meta-train new learned-optimizer weights on your series")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--file", help="long .csv/.parquet file (unique_id, ds, y) of training series")
+    src.add_argument("--m3", choices=list(M3_SUBSETS), help="use the training parts of an M3 subset")
+    t.add_argument("--horizon", "-H", type=int, default=None, help="forecast horizon (default: the M3 subset's)")
+    t.add_argument("--season-length", "-m", type=int, default=None, help="seasonal period (default: M3's, else 1)")
+    t.add_argument("--steps", type=int, default=200, help="meta-iterations (default: 200)")
+    t.add_argument("--mode", choices=["correction", "pure"], default="correction")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="output weights (.npz); use with MLP(optimizer=LearnedOptimizer...)")
     return p
 
 
@@ -76,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                                out=args.out, n_jobs=args.n_jobs, seed=args.seed, plots=args.plots,
                                progress=args.progress, id_col=args.id_col, time_col=args.time_col,
                                target_col=args.target_col)
+        elif args.command == "metaopt":
+            jobs.metaopt_train(file=args.file, m3=args.m3, horizon=args.horizon, season_length=args.season_length,
+                               steps=args.steps, mode=args.mode, seed=args.seed, out=args.out)
     except (MetacomposeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

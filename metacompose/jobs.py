@@ -271,3 +271,36 @@ def forecast_file(path: str | Path, horizon: int, season_length: int | None = No
         written = write_composer_plots(comp, plots)
         echo(f"wrote {len(written)} plots to {plots}")
     return fc
+
+
+def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon: int | None = None,
+                  season_length: int | None = None, steps: int = 200, mode: str = "correction", seed: int = 0,
+                  out: str | Path = "learned-optimizer.npz", echo=print):
+    """Meta-train learned-optimizer weights on a user's file or an M3 subset's training parts.
+
+    The M3 test parts are never read. Checkpoints go beside ``out`` (see
+    :func:`metacompose.metaopt.meta_train`).
+
+    Returns:
+        the trained :class:`~metacompose.metaopt.network.OptimizerNet`.
+
+    Raises:
+        InputError: neither or both sources, no horizon for a file, or series too short.
+    """
+    from metacompose.data import validate_frame
+    from metacompose.metaopt import meta_train
+
+    if (file is None) == (m3 is None):
+        raise InputError("give exactly one source: a file or an M3 subset")
+    if m3 is not None:
+        train, _, m, h = load_m3(m3)
+        horizon, season_length = horizon or h, season_length or m
+    else:
+        if horizon is None:
+            raise InputError("--horizon is required when meta-training on a file")
+        train = read_table(file)
+    series = validate_frame(train).values
+    t0 = time.perf_counter()
+    net = meta_train(series, horizon, season_length or 1, steps=steps, seed=seed, out_path=str(out), mode=mode)
+    echo(f"meta-trained on {len(series)} series in {time.perf_counter() - t0:.1f} s; wrote {out}")
+    return net

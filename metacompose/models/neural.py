@@ -10,8 +10,8 @@ network forecasts the change from the last input value, so an untrained network 
 the Naive forecast.
 
 Training is mini-batch, on CPU, for a fixed number of steps, and deterministic given
-``random_state`` (torch's global random state is forked and restored, batches come from a
-local ``torch.Generator``). :func:`train_network` is the training loop and
+``random_state``: the weights and the batches are drawn from a local ``torch.Generator``
+(torch's global random state is left as it was). :func:`train_network` is the training loop and
 :func:`make_optimizer` turns the ``optimizer`` parameter into a ``torch.optim.Optimizer``;
 both are public so that the learned optimizer (``metacompose.metaopt``) can reuse them.
 """
@@ -31,7 +31,7 @@ from metacompose.models.base import PanelForecaster, check_horizon
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "learned")
 LOSSES: tuple[str, ...] = ("mae", "smape")
 
-__all__ = ["MLP", "LSTM", "train_network", "make_optimizer", "OPTIMIZERS", "LOSSES"]
+__all__ = ["MLP", "LSTM", "train_network", "make_optimizer", "init_parameters", "OPTIMIZERS", "LOSSES"]
 
 
 def _check_optimizer(optimizer: Any) -> None:
@@ -162,6 +162,32 @@ def train_network(
     return history
 
 
+def init_parameters(net: nn.Module, generator: torch.Generator) -> None:
+    """Re-draw every parameter of ``net`` from ``generator``, with torch's default bounds.
+
+    ``nn.Linear``: weight and bias uniform on ``+-1/sqrt(in_features)``; ``nn.LSTM``: every
+    weight and bias uniform on ``+-1/sqrt(hidden_size)``. Drawing from a local generator
+    keeps the result reproducible even when other threads use torch's global random state.
+
+    Raises:
+        InputError: ``net`` holds a parameter of another kind of layer.
+    """
+    seen = set()
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, nn.Linear):
+                bound = 1.0 / mod.in_features ** 0.5
+            elif isinstance(mod, nn.LSTM):
+                bound = 1.0 / mod.hidden_size ** 0.5
+            else:
+                continue
+            for p in mod.parameters(recurse=False):
+                p.copy_((torch.rand(p.shape, generator=generator) * 2.0 - 1.0) * bound)
+                seen.add(id(p))
+    if any(id(p) not in seen for p in net.parameters()):
+        raise InputError("init_parameters only knows nn.Linear and nn.LSTM layers")
+
+
 class _MLPNet(nn.Module):
     """ReLU MLP on the centred input window; output = last input value + MLP(window)."""
 
@@ -205,6 +231,10 @@ class _GlobalNeural(PanelForecaster):
         if input_length is not None and (isinstance(input_length, bool) or int(input_length) < 1):
             raise InputError(f"input_length must be a positive int or None, got {input_length!r}")
         _check_optimizer(optimizer)
+        for name, value, low in (("steps", steps, 0), ("batch_size", batch_size, 1),
+                                 ("windows_per_series", windows_per_series, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise InputError(f"{name} must be an int >= {low}, got {value!r}")
         if loss not in LOSSES:
             raise InputError(f"unknown loss {loss!r}; valid choices: {', '.join(LOSSES)}")
         self.horizon = horizon
@@ -264,18 +294,18 @@ class _GlobalNeural(PanelForecaster):
         try:
             if self.num_threads is not None:
                 torch.set_num_threads(self.num_threads)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.random_state)
+            with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global state
                 net = self._build_net(L, h)
-                gen = torch.Generator().manual_seed(self.random_state)
-                opt = make_optimizer(self.optimizer, net.parameters(), self.lr)
-                Xt = torch.as_tensor(X / s, dtype=torch.float32)
-                Yt = torch.as_tensor(Y / s, dtype=torch.float32)
-                train_network(net, Xt, Yt, opt, self.steps, self.batch_size, self.loss, gen,
-                              lr_decay=isinstance(self.optimizer, str) and self.optimizer != "learned")
-                sf = window_scale(Xf[ok])
-                with torch.no_grad():
-                    pred = net(torch.as_tensor(Xf[ok] / sf, dtype=torch.float32)).double().numpy()
+            gen = torch.Generator().manual_seed(self.random_state)
+            init_parameters(net, gen)
+            opt = make_optimizer(self.optimizer, net.parameters(), self.lr)
+            Xt = torch.as_tensor(X / s, dtype=torch.float32)
+            Yt = torch.as_tensor(Y / s, dtype=torch.float32)
+            train_network(net, Xt, Yt, opt, self.steps, self.batch_size, self.loss, gen,
+                          lr_decay=isinstance(self.optimizer, str) and self.optimizer != "learned")
+            sf = window_scale(Xf[ok])
+            with torch.no_grad():
+                pred = net(torch.as_tensor(Xf[ok] / sf, dtype=torch.float32)).double().numpy()
         finally:
             torch.set_num_threads(threads)
         out[ok] = pred * sf
@@ -321,9 +351,9 @@ class MLP(_GlobalNeural):
     alias = "MLP"
 
     def __init__(self, season_length: int = 1, horizon: int | None = None, input_length: int | None = None,
-                 hidden: list[int] | tuple[int, ...] = (512, 512), steps: int = 600, batch_size: int = 1024,
+                 hidden: list[int] | tuple[int, ...] = (256, 256), steps: int = 600, batch_size: int = 512,
                  lr: float = 1e-3, optimizer: str | Callable = "adam", loss: str = "mae",
-                 windows_per_series: int = 24, random_state: int = 0, num_threads: int | None = 1,
+                 windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
                  alias: str | None = None) -> None:
         self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
                     loss, windows_per_series, random_state, num_threads)
@@ -353,9 +383,9 @@ class LSTM(_GlobalNeural):
     alias = "LSTM"
 
     def __init__(self, season_length: int = 1, horizon: int | None = None, input_length: int | None = None,
-                 hidden_size: int = 64, num_layers: int = 1, steps: int = 400, batch_size: int = 512,
-                 lr: float = 3e-3, optimizer: str | Callable = "adam", loss: str = "mae",
-                 windows_per_series: int = 24, random_state: int = 0, num_threads: int | None = 1,
+                 hidden_size: int = 48, num_layers: int = 1, steps: int = 1000, batch_size: int = 256,
+                 lr: float = 5e-3, optimizer: str | Callable = "adam", loss: str = "mae",
+                 windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
                  alias: str | None = None) -> None:
         self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
                     loss, windows_per_series, random_state, num_threads)

@@ -25,7 +25,6 @@ import warnings
 import numpy as np
 from scipy.optimize import least_squares
 from scipy.signal import lfilter
-from statsmodels.tsa.arima.estimators.hannan_rissanen import hannan_rissanen
 from statsmodels.tsa.arima.model import ARIMA as _SMARIMA
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.forecasting.theta import ThetaModel
@@ -158,55 +157,94 @@ def _roots_ok(coef: np.ndarray, sign: float) -> bool:
     return bool(np.all(np.abs(roots) > 1.01))
 
 
+def _lags(z: np.ndarray, k: int, start: int) -> np.ndarray:
+    """Columns ``z[t-1], ..., z[t-k]`` for ``t = start .. n-1``, shape ``(n - start, k)``."""
+    n = z.shape[0]
+    return np.column_stack([z[start - i:n - i] for i in range(1, k + 1)]) if k else np.empty((n - start, 0))
+
+
+def _hannan_rissanen(z: np.ndarray, p: int, q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two-stage least-squares ARMA(p, q) estimates of a zero-mean series ``z`` ``(n,)``.
+
+    Hannan & Rissanen (1982), as statsmodels' ``hannan_rissanen`` (long autoregression of
+    order ``max(floor(log(n)^2), 2 max(p, q))``, then OLS on lagged values and lagged
+    residuals), written with plain ``numpy.linalg.lstsq`` because statsmodels' version
+    costs ~6 ms a call. Returns zeros (a neutral start) when the series is too short or the
+    estimates are not stationary/invertible.
+    """
+    n = z.shape[0]
+    zeros = (np.zeros(p), np.zeros(q))
+    if p + q == 0:
+        return zeros
+    if q == 0:
+        if n - p <= p + 1:
+            return zeros
+        phi = np.linalg.lstsq(_lags(z, p, p), z[p:], rcond=None)[0]
+        return (phi, np.zeros(0)) if _roots_ok(phi, -1.0) else zeros
+    m = max(int(np.floor(np.log(n) ** 2)), 2 * max(p, q))
+    m = min(m, (n - 1) // 2)
+    start = m + max(p, q)
+    if m < 1 or n - start <= p + q + 1:
+        return zeros
+    a = np.linalg.lstsq(_lags(z, m, m), z[m:], rcond=None)[0]
+    e = np.r_[np.zeros(m), z[m:] - _lags(z, m, m) @ a]
+    X = np.column_stack([_lags(z, p, start), _lags(e, q, start)])
+    b = np.linalg.lstsq(X, z[start:], rcond=None)[0]
+    phi, theta = b[:p], b[p:]
+    if not (np.all(np.isfinite(b)) and _roots_ok(phi, -1.0) and _roots_ok(theta, 1.0)):
+        return zeros
+    return phi, theta
+
+
 def _css_fit(w: np.ndarray, p: int, q: int, c: bool, n0: int):
     """Conditional-sum-of-squares fit of an ARMA(p, q) (with mean if ``c``) to ``w`` ``(n,)``.
 
-    Starts at the Hannan-Rissanen estimates (statsmodels ``hannan_rissanen``; zeros when
-    they are unavailable or not stationary/invertible) and minimises the sum of squared
+    Starts at the Hannan-Rissanen estimates (:func:`_hannan_rissanen`) and minimises the sum of squared
     one-step errors from time ``n0`` on (``scipy.optimize.least_squares``, Levenberg-Marquardt).
 
     Returns:
-        ``(sse, mu, phi (p,), theta (q,))``, or None when the fit fails or its AR/MA roots
-        lie inside ``|z| = 1.01``.
+        ``(sse, mu, phi (p,), theta (q,))``, or None when the fit fails or the estimates are
+        not stationary/invertible (an AR or MA root inside ``|z| = 1.01``): the candidate is
+        then skipped, as ``auto.arima`` skips such models.
     """
     mu0 = float(w.mean()) if c else 0.0
-    phi0, theta0 = np.zeros(p), np.zeros(q)
-    if p + q > 0:
-        try:
-            hr, _ = hannan_rissanen(w, ar_order=p, ma_order=q, demean=c)
-            phi_hr, theta_hr = np.asarray(hr.ar_params, float), np.asarray(hr.ma_params, float)
-            if (np.all(np.isfinite(phi_hr)) and np.all(np.isfinite(theta_hr))
-                    and _roots_ok(phi_hr, -1.0) and _roots_ok(theta_hr, 1.0)):
-                phi0, theta0 = phi_hr, theta_hr
-        except Exception:  # noqa: BLE001 - too short for the long autoregression, singular, ...
-            pass
+    phi0, theta0 = _hannan_rissanen(w - mu0, p, q)
+    k0 = int(c)
+
+    def unpack(par: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return (par[0] if c else 0.0), par[k0:k0 + p], par[k0 + p:]
 
     def resid(par: np.ndarray) -> np.ndarray:
-        mu = par[0] if c else 0.0
-        phi, theta = par[int(c):int(c) + p], par[int(c) + p:]
+        mu, phi, theta = unpack(par)
         return lfilter(np.r_[1.0, -phi], np.r_[1.0, theta], w - mu)[n0:]
 
-    x0 = np.r_[[mu0] if c else [], phi0, theta0]
-    x = x0
-    if x0.shape[0] > 0 and (p + q > 0):
+    def jac(par: np.ndarray) -> np.ndarray:
+        # e = phi(B)/theta(B) (w - mu) with zero pre-sample values, so every derivative is a
+        # filtered, lagged series: de/dphi_i = -B^i (w-mu)/theta(B), de/dtheta_j = -B^j e/theta(B)
+        mu, phi, theta = unpack(par)
+        ar, ma = np.r_[1.0, -phi], np.r_[1.0, theta]
+        z = w - mu
+        e = lfilter(ar, ma, z)
+        cols = [lfilter(ar, ma, -np.ones_like(w))] if c else []
+        zf, ef = lfilter([1.0], ma, z), lfilter([1.0], ma, e)
+        cols += [-np.r_[np.zeros(i), zf[:-i]] for i in range(1, p + 1)]
+        cols += [-np.r_[np.zeros(j), ef[:-j]] for j in range(1, q + 1)]
+        return np.column_stack(cols)[n0:]
+
+    x = np.r_[[mu0] if c else [], phi0, theta0]
+    if p + q > 0:
         try:
-            sol = least_squares(resid, x0, method="lm", max_nfev=200 * (x0.shape[0] + 1))
-            x = sol.x
-        except Exception:  # noqa: BLE001 - keep the starting values
-            x = x0
-    elif c:
-        x = x0  # the mean is the CSS estimate of a white-noise model
-    phi, theta = x[int(c):int(c) + p], x[int(c) + p:]
-    if not (np.all(np.isfinite(x)) and _roots_ok(phi, -1.0) and _roots_ok(theta, 1.0)):
-        x = x0
-        phi, theta = phi0, theta0
-        if p + q > 0 and not (_roots_ok(phi, -1.0) and _roots_ok(theta, 1.0)):
+            x = least_squares(resid, x, jac=jac, method="lm", max_nfev=30 * (x.shape[0] + 1)).x
+        except (ValueError, np.linalg.LinAlgError):
             return None
+    mu, phi, theta = unpack(x)
+    if not (np.all(np.isfinite(x)) and _roots_ok(phi, -1.0) and _roots_ok(theta, 1.0)):
+        return None
     e = resid(x)
     sse = float(np.dot(e, e))
     if not np.isfinite(sse) or sse <= 0:
         return None
-    return sse, (float(x[0]) if c else 0.0), phi, theta
+    return sse, float(mu), phi, theta
 
 
 class ARIMA(Forecaster):
@@ -351,11 +389,14 @@ class ETS(Forecaster):
     fallback = "SeasonalNaive"
 
     def __init__(self, season_length: int = 1, alias: str | None = None, trend: str = "auto",
-                 seasonal_test: bool = True) -> None:
+                 error: str = "add", seasonal_test: bool = True) -> None:
         super().__init__(season_length, alias)
         if trend != "auto" and trend not in _TRENDS:
             raise ValueError(f"trend must be 'auto', 'N', 'A' or 'Ad', got {trend!r}")
+        if error not in ("add", "auto"):
+            raise ValueError(f"error must be 'add' or 'auto', got {error!r}")
         self.trend = trend
+        self.error = error
         self.seasonal_test = bool(seasonal_test)
 
     @property
@@ -370,24 +411,26 @@ class ETS(Forecaster):
             return
         n = x.shape[0]
         trends = list(_TRENDS) if self.trend == "auto" else [self.trend]
-        errors = ["add"]
+        errors = ["add", "mul"] if self.error == "auto" and np.min(x) > 0 else ["add"]
+        def n_params(name: str) -> int:  # alpha, l0, sigma2; beta, b0; phi
+            return 3 + 2 * (name != "N") + (name == "Ad")
+
+        # too many parameters for AICc: skip, but always keep the simplest model asked for
+        trends = [t for t in trends if n > n_params(t) + 1] or trends[:1]
         best, best_score, last_exc = None, np.inf, None
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             for name in trends:
                 tr, damped = _TRENDS[name]
-                k = 3 + (2 if tr else 0) + int(damped)  # alpha, l0, sigma; beta, b0; phi
-                if n <= k + 1 and len(trends) > 1:
-                    continue
                 for err in errors:
                     try:
                         res = ETSModel(x, error=err, trend=tr, damped_trend=damped).fit(disp=False)
                     except Exception as exc:  # noqa: BLE001 - try the other candidates
                         last_exc = exc
                         continue
-                    score = _aicc(float(res.llf), k, n)
-                    if not np.isfinite(score) and best is None:
-                        score = np.finfo(float).max  # keep one model when AICc is undefined
+                    score = _aicc(float(res.llf), n_params(name), n)
+                    if not np.isfinite(score):
+                        score = np.finfo(float).max  # AICc undefined: kept only if nothing else fits
                     if score < best_score:
                         best, best_score, self._spec = res, score, (err, name)
         if best is None:
