@@ -184,3 +184,10 @@ def test_params_are_json_serialisable_and_clone_keeps_them(cls):
     assert params["optimizer"] == "sgd" and model.alias == cls.__name__ and model.min_length == 3
     assert model.clone().get_params() == params
     assert cls(**{k: v for k, v in params.items()}).get_params() == params
+
+
+@pytest.mark.parametrize("bad", [dict(steps=-1), dict(batch_size=0), dict(input_length=1), dict(input_length="x"),
+                                 dict(horizon=0), dict(lr=-1.0), dict(random_state=None), dict(num_threads=0)])
+def test_bad_parameters_raise_input_error(bad):
+    with pytest.raises(InputError):
+        MLP(**bad)

@@ -228,13 +228,18 @@ class _GlobalNeural(PanelForecaster):
         super().__init__(season_length=season_length, alias=alias)
         if horizon is not None:
             horizon = check_horizon(horizon)
-        if input_length is not None and (isinstance(input_length, bool) or int(input_length) < 1):
-            raise InputError(f"input_length must be a positive int or None, got {input_length!r}")
         _check_optimizer(optimizer)
-        for name, value, low in (("steps", steps, 0), ("batch_size", batch_size, 1),
-                                 ("windows_per_series", windows_per_series, 1)):
+        for name, value, low, none_ok in (("input_length", input_length, 2, True), ("steps", steps, 0, False),
+                                          ("batch_size", batch_size, 1, False),
+                                          ("windows_per_series", windows_per_series, 1, False),
+                                          ("random_state", random_state, 0, False),
+                                          ("num_threads", num_threads, 1, True)):
+            if value is None and none_ok:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise InputError(f"{name} must be an int >= {low}, got {value!r}")
+                raise InputError(f"{name} must be an int >= {low}{' or None' if none_ok else ''}, got {value!r}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr < 0:
+            raise InputError(f"lr must be a finite number >= 0, got {lr!r}")
         if loss not in LOSSES:
             raise InputError(f"unknown loss {loss!r}; valid choices: {', '.join(LOSSES)}")
         self.horizon = horizon
@@ -345,7 +350,8 @@ class MLP(_GlobalNeural):
         alias: defaults to ``"MLP"``.
 
     Raises:
-        InputError: an unknown optimizer or loss, a bad horizon or input length.
+        InputError: an unknown optimizer or loss, or a parameter out of range (horizon, input
+            length, steps, batch size, windows, seed, threads, lr).
     """
 
     alias = "MLP"
@@ -377,7 +383,8 @@ class LSTM(_GlobalNeural):
         The others: as :class:`MLP`; ``alias`` defaults to ``"LSTM"``.
 
     Raises:
-        InputError: an unknown optimizer or loss, a bad horizon or input length.
+        InputError: an unknown optimizer or loss, or a parameter out of range (horizon, input
+            length, steps, batch size, windows, seed, threads, lr).
     """
 
     alias = "LSTM"

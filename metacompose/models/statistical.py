@@ -250,21 +250,26 @@ def _css_fit(w: np.ndarray, p: int, q: int, c: bool, n0: int):
 class ARIMA(Forecaster):
     """Automatic non-seasonal ARIMA on the seasonally adjusted series (statsmodels).
 
-    How the model is chosen (a fast variant of Hyndman & Khandakar 2008, ``auto.arima``):
+    How the model is chosen (a fast variant of Hyndman & Khandakar 2008, ``auto.arima`` with
+    ``approximation=TRUE``):
 
-    1. Seasonality: the shared 90% ACF test and classical decomposition (module docstring).
-    2. ``d`` in {0, 1, 2}: repeated KPSS tests at 5% (statsmodels ``kpss``), as ``ndiffs``.
-    3. ``(p, q)`` in ``{0..max_p} x {0..max_q}`` (with ``p + q`` limited by the length),
-       each with and without a constant when ``d <= 1`` (the mean when ``d == 0``, the
-       drift when ``d == 1``): parameters by Hannan-Rissanen regression (statsmodels
-       ``hannan_rissanen``) on the ``d``-times differenced series, scored by the AICc of the
-       conditional-sum-of-squares likelihood, all conditioned on the same first ``max_p``
-       points. Candidates with AR or MA roots inside ``|z| = 1.01`` are skipped.
-    4. The best candidate is refitted once by exact Gaussian maximum likelihood
-       (statsmodels ``ARIMA(...).fit(method="statespace")``, Kalman filter, L-BFGS started at
-       the Hannan-Rissanen estimates) on the differenced series; its forecasts are
-       integrated ``d`` times and re-seasonalised.
+    1. Seasonality: the shared 90% ACF test and classical decomposition (module docstring);
+       seasonal series are modelled after adjustment, not by seasonal ARIMA terms.
+    2. ``d`` in {0, 1, 2}: repeated KPSS level-stationarity tests at 5% (statsmodels
+       ``kpss``, lags ``trunc(3 sqrt(n) / 13)``), as ``forecast::ndiffs``.
+    3. ``(p, q)`` in ``{0..max_p} x {0..max_q}`` with at most one parameter per four
+       observations. A constant is always included when ``d == 0`` (the mean), tried with
+       and without when ``d == 1`` (the drift) and never used when ``d == 2``. Each
+       candidate is fitted to the ``d``-times differenced series by conditional sum of
+       squares (Levenberg-Marquardt with an analytic Jacobian, started at Hannan-Rissanen
+       estimates), conditioning on the same first ``max_p`` points, and scored by AICc;
+       candidates whose estimates have an AR or MA root inside ``|z| = 1.01`` are skipped.
+    4. The winner is refitted once by exact Gaussian maximum likelihood (statsmodels
+       ``ARIMA(w, order=(p, 0, q), trend="c"|"n").fit(method="statespace")``: Kalman filter,
+       L-BFGS started at the CSS estimates, stationarity and invertibility enforced);
+       its forecasts are integrated ``d`` times and re-seasonalised.
 
+    Cost: about 40-60 ms of one CPU core per fit on an M3 series (yearly to monthly).
     A constant (adjusted) series is forecast as that constant.
 
     Args:
