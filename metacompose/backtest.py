@@ -2,7 +2,9 @@
 
 For every series the backtest fits every model at several origins inside the training
 data and at the final origin (the end of the training data), in parallel over series
-with joblib. Panel models (:class:`PanelForecaster`) are fitted once per origin on all
+with joblib -- on this machine's processes, or, with ``backend="dask"`` (or ``"ray"``),
+on a cluster through joblib's backend switch, running the very same per-chunk function
+(:func:`_series_chunk`). Panel models (:class:`PanelForecaster`) are fitted once per origin on all
 series. A model that raises, or returns NaN/inf, is replaced by its declared fallback for
 that series and origin; every replacement is counted in the :class:`BacktestReport`.
 Results are cached on disk as ``.npz`` arrays (no pickle), per chunk of series, so a rerun
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 
 from metacompose.cube import ForecastCube
 from metacompose.errors import ForecastError, InputError
@@ -236,6 +238,7 @@ def backtest(
     progress: bool | None = False,
     timeout: float | None = None,
     panel_timeout: float | None = None,
+    backend: str | None = None,
 ) -> tuple[ForecastCube, BacktestReport]:
     """Backtest a pool on a panel of series.
 
@@ -255,6 +258,13 @@ def backtest(
             may take before its fallback forecasts instead (None: no limit). See the module notes.
         panel_timeout: the same for one ``fit_panel``/``predict_panel`` of a panel model at
             one origin, all series at once (None: no limit).
+        backend: joblib backend for the chunks of series (None: joblib's default, local
+            processes). ``"dask"`` runs them on the Dask cluster of the current
+            ``distributed.Client`` (create one first, e.g. ``Client(LocalCluster())`` or
+            ``Client("tcp://scheduler:8786")``); ``"ray"`` on the current Ray cluster (joblib
+            backend registered by ``ray.util.joblib``). With a backend, ``n_jobs=1`` means all
+            the cluster's workers (-1). Panel models still run in this process. The cube is
+            the same whichever backend runs the chunks.
 
     Returns:
         ``(cube, report)``: a cube with ``O = n_origins + 1`` origins and the run's report.
@@ -320,7 +330,7 @@ def backtest(
     jobs = (delayed(_series_chunk)([ys[i] for i in chunks[c]], ids[chunks[c].start:chunks[c].stop],
                                    origins[chunks[c].start:chunks[c].stop], local_models, h, m, timeout)
             for c, _ in todo)
-    out = Parallel(n_jobs=n_jobs, return_as="generator")(jobs) if todo else iter(())
+    out = _parallel(n_jobs, backend)(jobs) if todo else iter(())
     out = _bar(out, progress, total=len(todo), desc="backtest", unit="chunk")
     for n_done, res in enumerate(out):
         c, path = todo[n_done]
@@ -367,6 +377,33 @@ def backtest(
         season_length=m, horizon=h, meta={"n_origins": n_origins, "step": step, "min_train": min_train},
     )
     return cube, report
+
+
+def _parallel(n_jobs: int, backend: str | None) -> Parallel:
+    """A joblib ``Parallel`` yielding results in order, on ``backend`` (see :func:`backtest`).
+
+    Raises:
+        InputError: ``backend`` is not a registered joblib backend (and not ``"ray"`` with Ray installed).
+    """
+    if backend is None:
+        return Parallel(n_jobs=n_jobs, return_as="generator")
+    from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
+
+    if backend == "ray" and "ray" not in BACKENDS:
+        try:
+            from ray.util.joblib import register_ray
+        except ImportError:
+            raise InputError("backend='ray' needs Ray: pip install 'ray[default]'") from None
+        register_ray()
+    if backend == "dask" and "dask" not in BACKENDS:
+        try:
+            import distributed  # noqa: F401  (joblib registers its dask backend lazily)
+        except ImportError:
+            raise InputError("backend='dask' needs Dask: pip install 'metacompose[distributed]'") from None
+    if backend not in BACKENDS and backend not in EXTERNAL_BACKENDS:
+        raise InputError(f"unknown joblib backend {backend!r}; known: {', '.join(sorted(BACKENDS))}, dask, ray")
+    with parallel_config(backend=backend):  # the Parallel keeps the backend built by joblib's own switch
+        return Parallel(n_jobs=-1 if n_jobs == 1 else n_jobs, return_as="generator")
 
 
 def _bar(iterable, progress, **kw):

@@ -14,6 +14,9 @@ from metacompose.errors import FileFormatError, InputError
 from metacompose.evaluate import comparison_table, test_matrix, weight_diversity
 
 
+BASELINES = ("equal", "median", "best", "inverse_error", "fforma")
+
+
 def run_m3(
     subsets: Sequence[str] = ("other",),
     models: Sequence[str] | None = None,
@@ -31,8 +34,10 @@ def run_m3(
     """Backtest the pool, train the agent on the training parts, forecast the M3 test horizon, score it.
 
     The M3 test part (``xx``) is used only to score the final forecasts. For every subset
-    the table has one row per base model, ``EqualWeights`` (mean of the pool),
-    ``BestSingle`` (per series, the model with the lowest backtest MASE) and the agent.
+    the table has one row per base model, the baseline composers on the same cube
+    (``EqualWeights``: mean of the pool; ``Median``; ``BestSingle``: per series, the model
+    with the lowest backtest MASE; ``InverseError``; ``FFORMA``: series features -> weights)
+    and the agent.
 
     Args:
         subsets: M3 subsets to run (``yearly``, ``quarterly``, ``monthly``, ``other``).
@@ -76,7 +81,7 @@ def run_m3(
         cube = comp.cube_
         actual = test_matrix(test, comp.panel_.ids, h)
         composed = {}
-        for name in ("equal", "best"):
+        for name in BASELINES:
             base = get_agent(name).fit(cube)
             composed[type(base).__name__] = base.combine(cube)[:, -1]
         composed[f"{type(comp.agent_).__name__} (composer)"] = comp.forecast_

@@ -73,6 +73,19 @@ def test_arima_exact_line_is_extrapolated_exactly():
     np.testing.assert_allclose(ARIMA().fit(y).predict(5), 2.0 + 0.5 * np.arange(20, 25), atol=1e-8)
 
 
+def test_arima_max_d_2_follows_a_quadratic_trend():
+    t = np.arange(40.0)
+    y = 10.0 + 0.5 * t**2 + np.random.default_rng(4).normal(0, 0.5, 40)
+    future = 10.0 + 0.5 * np.arange(40.0, 46.0) ** 2
+    quadratic = ARIMA(max_d=2).fit(y)
+    assert quadratic._order[1] == 2
+    assert np.max(np.abs(quadratic.predict(6) - future)) < 5.0
+    linear = ARIMA().fit(y).predict(6)  # default max_d = 1: at most a straight drift
+    assert np.allclose(np.diff(linear, 2), 0.0, atol=1.0) and np.all(linear < future)
+    with pytest.raises(ValueError):
+        ARIMA(max_d=-1)
+
+
 def test_arima_on_a_stationary_ar1_reverts_to_the_mean():
     rng = np.random.default_rng(7)
     y = np.empty(200)
