@@ -72,7 +72,8 @@ def mase_scale(y: np.ndarray, season_length: int) -> float:
     """In-sample mean absolute seasonal-naive error of ``y`` (shape ``(t,)``) with lag ``m``.
 
     Falls back to lag 1 when ``t <= m``; returns 1.0 when ``t < 2`` or the error is 0
-    (a constant series) or not finite, so that MASE stays finite.
+    (a constant series), numerically zero (below ``MIN_SCALE`` = 1e-150, where dividing
+    by it overflows) or not finite, so that MASE stays finite.
 
     Args:
         y: the training part of one series, ``(t,)``.
@@ -87,7 +88,10 @@ def mase_scale(y: np.ndarray, season_length: int) -> float:
         return 1.0
     with np.errstate(over="ignore", invalid="ignore"):
         scale = float(np.mean(np.abs(y[m:] - y[:-m])))
-    return scale if scale > 0 and np.isfinite(scale) else 1.0
+    return scale if scale > MIN_SCALE and np.isfinite(scale) else 1.0
+
+
+MIN_SCALE = 1e-150
 
 
 def mase(y: np.ndarray, yhat: np.ndarray, scale, axis=None) -> np.ndarray | float:

@@ -1,6 +1,7 @@
 """Property-based tests (hypothesis): the metrics and the environment's action -> weights mapping."""
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -11,7 +12,8 @@ from metacompose.metrics import mase, mase_scale, smape
 SETTINGS = settings(max_examples=150, deadline=None)
 
 finite = st.floats(min_value=-1e300, max_value=1e300, allow_nan=False, allow_infinity=False)
-moderate = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+# no subnormals: scaling them by c underflows to 0, which no metric can be invariant to
+moderate = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 @st.composite
@@ -61,7 +63,7 @@ def test_smape_ignores_unknown_actuals(p):
     y, f = p
     y2 = np.r_[y, np.nan]
     f2 = np.r_[f, 1.0]
-    assert smape(y2, f2) == smape(y, f)
+    assert smape(y2, f2) == pytest.approx(smape(y, f), rel=1e-12)
 
 
 # --- MASE ----------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_vec_env_api_and_errors(cube):
 
 
 def test_ppo_fast_defaults_and_early_stopping(cube):
-    agent = PPOAgent(total_timesteps=60_000, early_stopping_patience=2, eval_freq=4_096, seed=0).fit(cube)
+    agent = PPOAgent(total_timesteps=60_000, early_stopping_patience=2, eval_freq=4_096, min_improvement=0.005, seed=0).fit(cube)
     print(f"PPO {agent.timesteps_} steps in {agent.learn_seconds_:.2f} s "
           f"({agent.timesteps_ / agent.learn_seconds_:.0f} steps/s); scores {agent.train_reward_}")
     assert agent.timesteps_ < 60_000  # stopped early
