@@ -21,6 +21,7 @@ import numpy as np
 
 from metacompose.cube import ForecastCube
 from metacompose.errors import FileFormatError, InputError
+from metacompose.fileio import read_arrays, read_header
 
 AGENT_FORMAT = "metacompose.agent"
 AGENT_VERSION = 1
@@ -180,20 +181,7 @@ class CompositionAgent:
 
         base = _base_path(path)
         header_path = base.with_suffix(".json")
-        try:
-            header = json.loads(header_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(f"{header_path} is not valid JSON: {exc}") from None
-        if not isinstance(header, dict) or header.get("format") != AGENT_FORMAT:
-            raise FileFormatError(f"{header_path} is not a metacompose agent file")
-        version = header.get("version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise FileFormatError(f"{header_path} has an invalid format version {version!r}")
-        if version > AGENT_VERSION:
-            raise FileFormatError(
-                f"agent format version {version} is newer than this metacompose supports ({AGENT_VERSION}); "
-                "upgrade metacompose"
-            )
+        header = read_header(header_path, AGENT_FORMAT, AGENT_VERSION, "agent")
         klass = AGENTS.get(str(header.get("agent", "")).lower())
         if klass is None:
             raise FileFormatError(f"{header_path} holds an unknown agent {header.get('agent')!r}")
@@ -206,13 +194,7 @@ class CompositionAgent:
             agent = klass(**params)
         except (TypeError, InputError) as exc:
             raise FileFormatError(f"{header_path}: parameters do not fit {klass.__name__}: {exc}") from None
-        try:
-            with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except FileNotFoundError:
-            raise
-        except Exception as exc:  # zipfile/numpy raise many types on corrupt files
-            raise FileFormatError(f"{base.with_suffix('.npz')} is corrupted: {exc}") from None
+        arrays = read_arrays(base.with_suffix(".npz"), "composition-agent")
         agent._set_state(header.get("state", {}) or {}, arrays, base)
         return agent
 

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from metacompose.backtest import BacktestReport, backtest
-from metacompose.cube import ForecastCube, check_version
+from metacompose.cube import ForecastCube
+from metacompose.fileio import read_header
 from metacompose.data import validate_frame
 from metacompose.errors import FileFormatError, InputError, NotFittedError
 from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
@@ -197,13 +198,7 @@ class Composer:
             FileFormatError: not a composer folder, corrupted, or from a newer version.
         """
         path = Path(path)
-        try:
-            header = json.loads((path / "composer.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(f"{path / 'composer.json'} is not valid JSON: {exc}") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise FileFormatError(f"{path} is not a saved metacompose Composer")
-        check_version(header, VERSION, "composer")
+        header = read_header(path / "composer.json", FORMAT, VERSION, "composer")
         try:
             return cls._from_header(path, header)
         except FileFormatError:

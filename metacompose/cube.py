@@ -13,24 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from metacompose.errors import FileFormatError
+from metacompose.fileio import check_version, read_arrays, read_header  # noqa: F401 (check_version re-exported)
 
 CUBE_FORMAT = "metacompose.cube"
 CUBE_VERSION = 1
-
-
-def check_version(header: dict, supported: int, what: str) -> None:
-    """Refuse a file header whose ``version`` is missing, not an integer, or newer than ``supported``.
-
-    Raises:
-        FileFormatError: with a message naming ``what`` (e.g. ``"cube"``).
-    """
-    version = header.get("version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise FileFormatError(f"{what} file has no valid integer format version (got {version!r})")
-    if version > supported:
-        raise FileFormatError(
-            f"{what} format version {version} is newer than this metacompose supports ({supported}); upgrade metacompose"
-        )
 
 
 @dataclass
@@ -152,20 +138,8 @@ class ForecastCube:
         """
         path = Path(path)
         base = path.with_suffix("") if path.suffix in (".npz", ".json") else path
-        try:
-            header = json.loads(base.with_suffix(".json").read_text())
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(f"{base.with_suffix('.json')} is not valid JSON: {exc}") from None
-        if not isinstance(header, dict) or header.get("format") != CUBE_FORMAT:
-            raise FileFormatError(f"{base.with_suffix('.json')} is not a metacompose cube header")
-        check_version(header, CUBE_VERSION, "cube")
-        try:
-            with np.load(base.with_suffix(".npz"), allow_pickle=False) as z:
-                arrays = {k: z[k] for k in cls._ARRAYS}
-        except FileNotFoundError:
-            raise
-        except Exception as exc:  # zipfile/numpy raise many types on corrupt files
-            raise FileFormatError(f"{base.with_suffix('.npz')} is corrupted or not a cube: {exc}") from None
+        header = read_header(base.with_suffix(".json"), CUBE_FORMAT, CUBE_VERSION, "cube")
+        arrays = read_arrays(base.with_suffix(".npz"), "cube", cls._ARRAYS)
         try:
             return cls(
                 **arrays, series_ids=header["series_ids"], models=header["models"],
