@@ -69,7 +69,7 @@ class PPOAgent(CompositionAgent):
         total_timesteps: environment steps of training (one step = one origin of one series).
         seed: seed of PPO, the environments and the policy's initial weights.
         n_envs: episodes stepped together (``CubeVecEnv``; a rollout is ``n_steps * n_envs``
-            steps).
+            steps); lowered to ``total_timesteps // n_steps`` (at least 1) for a smaller budget.
         temperature: action scale before the softmax (see
             :func:`~metacompose.envs.action_to_weights`).
         history: past origins summarised by the observation's ``recent_error`` block.
@@ -227,10 +227,12 @@ class PPOAgent(CompositionAgent):
         env_kwargs = {"cube": cube, "reward_metric": self.reward_metric, "temperature": self.temperature,
                       "history": self.history, "observations": table}
         scorer = CubeVecEnv(n_envs=1, **env_kwargs)
+        # a budget smaller than one rollout gets fewer episodes at once, so PPO does not overshoot it
+        n_envs = max(1, min(self.n_envs, self.total_timesteps // self.n_steps))
         if self.vec_env == "cube":
-            vec_env = CubeVecEnv(n_envs=self.n_envs, seed=self.seed, **env_kwargs)
+            vec_env = CubeVecEnv(n_envs=n_envs, seed=self.seed, **env_kwargs)
         else:
-            vec_env = make_vec_env(EnsembleWeightsEnv, n_envs=self.n_envs, seed=self.seed, env_kwargs=env_kwargs)
+            vec_env = make_vec_env(EnsembleWeightsEnv, n_envs=n_envs, seed=self.seed, env_kwargs=env_kwargs)
         params = {
             "learning_rate": self.learning_rate, "n_steps": self.n_steps, "batch_size": self.batch_size,
             "n_epochs": self.n_epochs, "gamma": self.gamma, "gae_lambda": self.gae_lambda,
