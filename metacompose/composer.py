@@ -48,6 +48,8 @@ class Composer:
         progress: show progress bars.
         timeout: seconds one per-series model fit may take before its fallback forecasts
             instead (None = no limit); panel_timeout: the same for one panel fit.
+        backend: joblib backend of the backtest (None: local processes; ``"dask"`` runs on
+            the current ``distributed.Client``, see :func:`metacompose.backtest.backtest`).
 
     Raises:
         InputError: bad horizon, season length or pool; UnknownModelError: unknown alias.
@@ -71,6 +73,7 @@ class Composer:
         progress: bool = False,
         timeout: float | None = None,
         panel_timeout: float | None = None,
+        backend: str | None = None,
     ) -> None:
         self.horizon = check_horizon(horizon)
         if isinstance(season_length, bool) or not isinstance(season_length, (int, np.integer)) or season_length < 1:
@@ -82,7 +85,7 @@ class Composer:
         self.random_state, self.agent_kwargs = random_state, dict(agent_kwargs or {})
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.progress = progress
-        self.timeout, self.panel_timeout = timeout, panel_timeout
+        self.timeout, self.panel_timeout, self.backend = timeout, panel_timeout, backend
         self.cube_: ForecastCube | None = None
         self.report_: BacktestReport | None = None
 
@@ -121,6 +124,7 @@ class Composer:
             self.panel_.values, self.pool, self.horizon, self.season_length, ids=self.panel_.ids,
             n_origins=self.n_origins, step=self.step, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
             progress=self.progress, timeout=self.timeout, panel_timeout=self.panel_timeout,
+            backend=self.backend,
         )
         self.agent_ = self._make_agent().fit(self.cube_)
         self._finish()
@@ -217,7 +221,7 @@ class Composer:
         self.cube_ = ForecastCube.load(path / "cube")
         self.agent_ = load_agent(path / "agent")
         self.agent, self.random_state, self.agent_kwargs = self.agent_, header["random_state"], {}
-        self.report_, self.progress, self.timeout, self.panel_timeout = None, False, None, None
+        self.report_, self.progress, self.timeout, self.panel_timeout, self.backend = None, False, None, None, None
         try:
             self.pool = build_pool(header["models"], self.season_length)
         except InputError:

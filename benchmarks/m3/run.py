@@ -1,0 +1,90 @@
+"""Accuracy benchmark on all of M3: the composer and its baselines next to the published anchors.
+
+Runs ``metacompose.jobs.run_m3`` on the four M3 subsets (the test part is used only to
+score), then writes ``benchmarks/RESULTS.md`` with the per-subset table, the point-weighted
+total (series x horizon), the published rows of DESIGN.md, the machine and the wall time.
+
+    python benchmarks/m3/run.py [--seed 0] [--n-jobs 2] [--max-series N] [--out benchmarks/m3/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from metacompose.jobs import run_m3
+
+PUBLISHED = pd.DataFrame(
+    {"yearly": [17.88, 16.90, 17.14, 15.93], "quarterly": [9.95, 8.96, 9.77, 8.84],
+     "monthly": [16.91, 13.85, 13.86, 13.11], "other": [6.30, 4.41, 4.60, 4.24], "all": [15.47, 13.01, 13.19, 12.37]},
+    index=["Naive2 (published)", "Theta (published)", "ForecastPro (published)", "N-BEATS-I+G (published)"],
+)
+SUBSETS = ["yearly", "quarterly", "monthly", "other"]
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """A frame as a GitHub markdown table (no extra dependency)."""
+    head = "| method | " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|---|" + "---:|" * len(df.columns)
+    rows = ["| " + str(i) + " | " + " | ".join("" if pd.isna(v) else f"{v}" for v in r) + " |" for i, r in df.iterrows()]
+    return "\n".join([head, sep, *rows])
+
+
+def main(argv=None) -> pd.DataFrame:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--max-series", type=int, default=None)
+    ap.add_argument("--timesteps", type=int, default=None)
+    ap.add_argument("--out", default="benchmarks/m3/out")
+    ap.add_argument("--results", default="benchmarks/RESULTS.md")
+    args = ap.parse_args(argv)
+    lines: list[str] = []
+
+    def echo(s=""):
+        print(s, flush=True)
+        lines.append(str(s))
+
+    t0 = time.perf_counter()
+    res = run_m3(SUBSETS, max_series=args.max_series, n_jobs=args.n_jobs, seed=args.seed,
+                 total_timesteps=args.timesteps, out_dir=args.out, progress=False, echo=echo)
+    wall = time.perf_counter() - t0
+    table = res.pivot(index="method", columns="subset", values="sMAPE")[SUBSETS + ["all"]]
+    mase = res.pivot(index="method", columns="subset", values="MASE")[SUBSETS + ["all"]]
+    smape_md = markdown(pd.concat([table, PUBLISHED]).round(2))
+    mase_md = markdown(mase.round(3))
+    cmd = "python benchmarks/m3/run.py " + " ".join(argv or [])
+    text = f"""# M3 accuracy benchmark
+
+Command: `{cmd.strip()}` (seed {args.seed}, {args.n_jobs} jobs{'' if args.max_series is None else f', first {args.max_series} series per subset'}).
+Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU.
+Wall time: {wall:.0f} s for all four subsets (backtest, agent training, forecasts, baselines).
+
+The agents are trained per subset on the backtest origins inside the training parts; the M3
+test part is used only for the scores below. sMAPE in percent (M3/M4 definition); MASE with
+the seasonal-naive scale (Hyndman & Koehler 2006). "all" weights each subset by series x horizon.
+
+## sMAPE
+
+{smape_md}
+
+## MASE
+
+{mase_md}
+
+## Run log
+
+```
+""" + "\n".join(lines) + "\n```\n"
+    Path(args.results).write_text(text)
+    print(f"wrote {args.results}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
