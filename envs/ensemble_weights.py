@@ -83,15 +83,16 @@ class EnsembleWeightsEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(-1, 1, (D,), float32)`` with ``D = 7 * M + F + 2``
+    ``Box(-1, 1, (D,), float32)`` with ``D = 7 * M + F + 1``
     (:func:`~metacompose.envs.observation.observation_space_size`), built by
     :func:`~metacompose.envs.observation.observation` from the data known at the origin
     only; the errors of a forecast made at origin ``o'`` count at origin ``o`` only for its
     steps whose target position ``o' + j`` is ``< o``. Per model: recent and overall past
     error (MASE units of the scale known at the origin, squashed with ``tanh(log1p(.))``),
     error relative to the pool's median, rank, disagreement with the pool's median forecast
-    (absolute and signed), failure flag; then the ``F`` series features of the cube; then the
-    progress ``k / (O - 1)`` and how much error history there is.
+    (absolute and signed), failure flag; then the ``F`` series features of the cube; then how
+    much error history there is. (No origin index: its value at the final origin is never
+    seen in training.)
     ``observation_names(cube)`` lists the entries.
 
     ## Rewards

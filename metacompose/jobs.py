@@ -47,7 +47,8 @@ def run_m3(
         n_jobs: backtest workers.
         seed: seed of the agent.
         total_timesteps: PPO budget (agent default if None).
-        out_dir: where ``forecasts_<subset>.csv``, ``weights_<subset>.csv`` and ``results.csv`` go.
+        out_dir: where ``forecasts_<subset>.csv``, ``weights_<subset>.csv``, ``results.csv``
+            and the backtest cube ``cube_<subset>.npz/.json`` go.
         cache_dir: backtest cache folder (None = no cache).
         progress: progress bars on stderr for the backtest and PPO training (None: only when
             stderr is a terminal).
@@ -98,6 +99,7 @@ def run_m3(
              f"{100 * div['share_top_differs']:.1f}% of series; {div['distinct_top_models']} distinct top models")
         fc = comp.predict()
         fc.to_csv(out / f"forecasts_{subset}.csv", index=False)
+        cube.save(out / f"cube_{subset}")
         comp.weights().to_csv(out / f"weights_{subset}.csv", index=False)
         if plots:
             from metacompose.plots import write_composer_plots
