@@ -97,6 +97,11 @@ class PPOAgent(CompositionAgent):
             contend with other work (measured 9x slower with 2 threads on a busy 2-core
             machine). ``None`` leaves torch's setting alone.
         verbose: stable-baselines3 verbosity.
+        shrinkage: ``s`` in ``[0, 1]``; the weights are ``(1 - s) * softmax(temperature *
+            action) + s / M`` (0: the policy's own weights; 1: equal weights).
+        select_shrinkage: choose ``shrinkage`` in ``fit`` on a validation origin inside the
+            training data (:mod:`metacompose.agents.selection`); the scores are kept in
+            ``shrinkage_scores_``. Costs a second, smaller PPO training.
 
     Raises:
         InputError: an argument is out of range.
@@ -133,6 +138,8 @@ class PPOAgent(CompositionAgent):
         device: str = "cpu",
         torch_threads: int | None = 1,
         verbose: int = 0,
+        shrinkage: float = 0.0,
+        select_shrinkage: bool = True,
     ) -> None:
         def _int(name, v, lo):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -175,6 +182,11 @@ class PPOAgent(CompositionAgent):
         self.device = str(device)
         self.torch_threads = None if torch_threads is None else _int("torch_threads", torch_threads, 1)
         self.verbose = int(verbose)
+        if not (isinstance(shrinkage, (int, float)) and 0.0 <= shrinkage <= 1.0):
+            raise InputError(f"shrinkage must lie in [0, 1], got {shrinkage!r}")
+        self.shrinkage = float(shrinkage)
+        self.select_shrinkage = bool(select_shrinkage)
+        self.shrinkage_scores_: dict[float, float] = {}
         self.policy_ = None
 
     def get_params(self) -> dict[str, Any]:
@@ -189,7 +201,7 @@ class PPOAgent(CompositionAgent):
             "early_stopping_patience": self.early_stopping_patience, "eval_freq": self.eval_freq,
             "min_improvement": self.min_improvement, "vec_env": self.vec_env,
             "progress_bar": self.progress_bar, "device": self.device, "torch_threads": self.torch_threads,
-            "verbose": self.verbose,
+            "verbose": self.verbose, "shrinkage": self.shrinkage, "select_shrinkage": self.select_shrinkage,
         }
 
     def _policy_kwargs(self) -> dict[str, Any]:
@@ -212,6 +224,15 @@ class PPOAgent(CompositionAgent):
             InputError: ``cube`` is not a ForecastCube or has no backtest origin.
         """
         check_cube(cube)
+        if self.select_shrinkage:
+            from metacompose.agents.selection import choose_shrinkage, validation_split
+
+            split = validation_split(cube)
+            if split is not None:
+                sub, actual, mask = split
+                params = {**self.get_params(), "shrinkage": 0.0, "select_shrinkage": False}
+                probe = PPOAgent(**params).fit(sub)
+                self.shrinkage, self.shrinkage_scores_ = choose_shrinkage(probe.weights(sub)[:, -1], sub, actual, mask)
         with _torch_threads(self.torch_threads):
             return self._fit(cube)
 
@@ -300,13 +321,14 @@ class PPOAgent(CompositionAgent):
         return out
 
     def weights(self, cube: ForecastCube) -> np.ndarray:
-        """float64 ``(S, O, M)``: ``softmax(temperature * action)`` of the deterministic action.
+        """float64 ``(S, O, M)``: ``(1 - shrinkage) * softmax(temperature * action) + shrinkage / M``.
 
         Raises:
             NotFittedError: the agent is not fitted.
             InputError: the cube's pool or features differ from the training cube's.
         """
         w = action_to_weights(self.actions(cube), self.temperature)
+        w = (1.0 - self.shrinkage) * w + self.shrinkage / w.shape[-1]
         return np.where(cube.valid[..., None], w, equal_weights(cube))
 
     # --- persistence -------------------------------------------------------------------------
