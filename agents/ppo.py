@@ -97,6 +97,10 @@ class PPOAgent(CompositionAgent):
             contend with other work (measured 9x slower with 2 threads on a busy 2-core
             machine). ``None`` leaves torch's setting alone.
         verbose: stable-baselines3 verbosity.
+        checkpoint_path: if set, save a checkpoint every ``checkpoint_freq`` steps beside this
+            path and, when ``fit`` finds one from the same settings and cube, continue from it
+            (:mod:`metacompose.agents.checkpoint`); None: no checkpoints.
+        checkpoint_freq: environment steps between checkpoints.
         shrinkage: ``s`` in ``[0, 1]``; the weights are ``(1 - s) * softmax(temperature *
             action) + s / M`` (0: the policy's own weights; 1: equal weights).
         select_shrinkage: choose ``shrinkage`` in ``fit`` on a validation origin inside the
@@ -140,6 +144,8 @@ class PPOAgent(CompositionAgent):
         verbose: int = 0,
         shrinkage: float = 0.0,
         select_shrinkage: bool = True,
+        checkpoint_path: str | None = None,
+        checkpoint_freq: int = 20_000,
     ) -> None:
         def _int(name, v, lo):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -187,6 +193,9 @@ class PPOAgent(CompositionAgent):
         self.shrinkage = float(shrinkage)
         self.select_shrinkage = bool(select_shrinkage)
         self.shrinkage_scores_: dict[float, float] = {}
+        self.checkpoint_path = None if checkpoint_path is None else str(checkpoint_path)
+        self.checkpoint_freq = _int("checkpoint_freq", checkpoint_freq, 1)
+        self.resumed_from_ = 0
         self.policy_ = None
 
     def get_params(self) -> dict[str, Any]:
@@ -202,6 +211,7 @@ class PPOAgent(CompositionAgent):
             "min_improvement": self.min_improvement, "vec_env": self.vec_env,
             "progress_bar": self.progress_bar, "device": self.device, "torch_threads": self.torch_threads,
             "verbose": self.verbose, "shrinkage": self.shrinkage, "select_shrinkage": self.select_shrinkage,
+            "checkpoint_path": self.checkpoint_path, "checkpoint_freq": self.checkpoint_freq,
         }
 
     def _policy_kwargs(self) -> dict[str, Any]:
@@ -230,7 +240,7 @@ class PPOAgent(CompositionAgent):
             split = validation_split(cube)
             if split is not None:
                 sub, actual, mask = split
-                params = {**self.get_params(), "shrinkage": 0.0, "select_shrinkage": False}
+                params = {**self.get_params(), "shrinkage": 0.0, "select_shrinkage": False, "checkpoint_path": None}
                 probe = PPOAgent(**params).fit(sub)
                 self.shrinkage, self.shrinkage_scores_ = choose_shrinkage(probe.weights(sub)[:, -1], sub, actual, mask)
         with _torch_threads(self.torch_threads):
@@ -267,10 +277,21 @@ class PPOAgent(CompositionAgent):
         if self.early_stopping_patience is not None:
             stopper = EarlyStopping(scorer, self.eval_freq, self.early_stopping_patience, self.min_improvement)
             callbacks.append(stopper)
+        done = 0
+        if self.checkpoint_path is not None:
+            from metacompose.agents.checkpoint import Checkpointing, load_checkpoint
+
+            fingerprint = {k: v for k, v in self.get_params().items() if k not in ("verbose", "progress_bar")}
+            fingerprint.update(shrinkage=self.shrinkage, cube=[list(cube.shape), list(cube.series_ids[:5])])
+            done = self.resumed_from_ = load_checkpoint(self.checkpoint_path, model, fingerprint)
+            if done and self.seed is not None:
+                vec_env.seed(self.seed + done)  # fresh episode draws for the remaining steps
+            callbacks.append(Checkpointing(self.checkpoint_path, self.checkpoint_freq, fingerprint))
         t0 = time.perf_counter()
-        if self.total_timesteps > 0:
-            model.learn(total_timesteps=self.total_timesteps, callback=CallbackList(callbacks) if callbacks else None,
-                        progress_bar=self.progress_bar)
+        if self.total_timesteps > done:
+            model.num_timesteps = done
+            model.learn(total_timesteps=self.total_timesteps - done, reset_num_timesteps=done == 0,
+                        callback=CallbackList(callbacks) if callbacks else None, progress_bar=self.progress_bar)
         if stopper is not None:
             stopper.restore_best()
         vec_env.close()

@@ -18,10 +18,14 @@ Scheme (persistent truncated unrolls, as in learned_optimization's ``TruncatedSt
   meta-update and restarts the offending slots (NaN/divergence guard); a slot whose training
   loss exceeds ``diverge_factor`` x its start is restarted too. Checkpoints every
   ``checkpoint_every`` meta-iterations.
+* Resumable: a checkpoint (:func:`save_checkpoint`) holds the complete training state, so
+  ``resume=True`` after the process was killed continues exactly where the checkpoint was
+  taken; the resumed run gives the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -29,10 +33,75 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InputError
-from .io import save_weights
+from ..errors import FileFormatError, InputError
+from .io import load_arrays, save_arrays, save_weights
 from .network import OptimizerNet, init_state
 from .tasks import DEFAULT_HIDDEN, TaskSet, get_model, loss_fns, make_tasks, run_inner
+
+
+CHECKPOINT_KIND = "meta_train_checkpoint"
+
+
+def _tasks_fingerprint(tasks: TaskSet) -> str:
+    """SHA-256 of a task family's arrays (identifies the training data in a checkpoint)."""
+    h = hashlib.sha256()
+    for name in ("X_tr", "Y_tr", "M_tr", "X_va", "Y_va", "M_va"):
+        a = np.ascontiguousarray(getattr(tasks, name).detach().cpu().numpy())
+        h.update(name.encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(path, *, net: OptimizerNet, meta_opt: torch.optim.Optimizer, iteration: int,
+                    gen: torch.Generator, slots: dict, train_config: dict, hist: dict) -> Path:
+    """Write the complete meta-training state to ``path`` (pickle-free ``.npz``, atomic).
+
+    Arrays: ``net:<name>`` (network weights), ``opt:<i>:<name>`` (Adam state of parameter i),
+    ``rng:gen`` / ``rng:torch`` (state of the training generator and of torch's global
+    generator, uint8 bytes stored exactly as float32), ``slot:idx``, ``slot:tstep``,
+    ``slot:ref``, ``slot:ref_tr`` (task index, offset in the unroll and reference losses of the B
+    slots), ``slot:p:<name>`` and ``slot:s:<name>:<acc>`` (carried inner parameters and
+    accumulators). Header meta: ``iteration``, ``train_config`` (checked on resume),
+    ``net_config`` and the history so far.
+    """
+    arrays = {f"net:{k}": v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+    opt_sd = meta_opt.state_dict()
+    for i, st in opt_sd["state"].items():
+        for name, v in st.items():
+            arrays[f"opt:{i}:{name}"] = torch.as_tensor(v).detach().cpu().numpy()
+    arrays["rng:gen"] = gen.get_state().numpy()
+    arrays["rng:torch"] = torch.get_rng_state().numpy()
+    for k in ("idx", "tstep", "ref", "ref_tr"):
+        arrays[f"slot:{k}"] = slots[k].detach().cpu().numpy()
+    for k, v in slots["params"].items():
+        arrays[f"slot:p:{k}"] = v.detach().cpu().numpy()
+    for k, st in slots["state"].items():
+        for a, v in st.items():
+            arrays[f"slot:s:{k}:{a}"] = v.detach().cpu().numpy()
+    meta = {"iteration": int(iteration), "checkpoint": True, "train_config": train_config,
+            "net_config": net.config(),
+            "hist": {"meta_loss": [float(x) for x in hist["meta_loss"]], "skipped": int(hist["skipped"]),
+                     "restarts_diverged": int(hist["restarts_diverged"])}}
+    return save_arrays(path, arrays, kind=CHECKPOINT_KIND, config=net.config(), meta=meta)
+
+
+def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`: ``(arrays, header)``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        FileFormatError: not a meta-training checkpoint (e.g. plain weights), or corrupt.
+    """
+    arrays, header = load_arrays(path, kind=CHECKPOINT_KIND)
+    meta = header.get("meta", {})
+    if not isinstance(meta.get("iteration"), int) or not isinstance(meta.get("train_config"), dict):
+        raise FileFormatError(f"{path}: checkpoint header lacks iteration/train_config")
+    return arrays, header
+
+
+def _u8(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a).round().astype(np.uint8))
 
 
 def tune_adam_lr(tasks: TaskSet, model: str = "mlp", steps: int = 100,
@@ -80,13 +149,49 @@ def meta_loss_of(net: OptimizerNet, tasks: TaskSet, model: str = "mlp", steps: i
     return float(torch.nan_to_num(ratio, nan=10.0, posinf=10.0).clamp(max=10.0).mean())
 
 
+def _resume_state(path, tasks, train_config, net, mode, adam_lr, net_hidden, step_scale) -> dict:
+    """Load a checkpoint for ``resume`` and check it against the current configuration."""
+    from .network import OptimizerNet as _Net
+
+    arrays, header = load_checkpoint(path)
+    meta = header["meta"]
+    saved = meta["train_config"]
+    diff = {k: (saved.get(k), v) for k, v in train_config.items() if saved.get(k) != v}
+    if diff:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
+        raise FileFormatError(f"{path}: checkpoint was written with another configuration ({detail}); "
+                              "delete it or pass resume=False")
+    cfg = meta.get("net_config", header.get("config", {}))
+    if net is not None:
+        if net.config() != cfg:
+            raise FileFormatError(f"{path}: checkpoint network config {cfg} differs from the given "
+                                  f"net's {net.config()}")
+    else:
+        want = {"mode": mode, "hidden": net_hidden, "step_scale": float(step_scale)}
+        if adam_lr is not None:
+            want["adam_lr"] = float(adam_lr)
+        bad = {k: (cfg.get(k), v) for k, v in want.items() if cfg.get(k) != v}
+        if bad:
+            detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(bad.items()))
+            raise FileFormatError(f"{path}: checkpoint network has another configuration ({detail})")
+    try:
+        net = net if net is not None else _Net(**cfg)
+        sd = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net:")}
+        net.load_state_dict(sd, strict=True)
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise FileFormatError(f"{path}: checkpoint weights do not fit the network ({exc})") from exc
+    return {"arrays": arrays, "iteration": int(meta["iteration"]), "train_config": saved,
+            "net": net, "hist": meta.get("hist", {})}
+
+
 def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None = None,
                      net: OptimizerNet | None = None, mode: str = "correction",
                      adam_lr: float | None = None, unroll_length: int = 100, truncation: int = 10,
                      batch_size: int = 16, steps: int = 200, meta_lr: float = 3e-3,
                      clip: float = 1.0, seed: int = 0, second_order: bool = False,
                      diverge_factor: float = 1e3, checkpoint_path=None, checkpoint_every: int = 50,
-                     log_every: int = 0, net_hidden: int = 32, step_scale: float = 0.01) -> tuple[OptimizerNet, dict]:
+                     log_every: int = 0, net_hidden: int = 32, step_scale: float = 0.01,
+                     resume: bool = False) -> tuple[OptimizerNet, dict]:
     """Meta-train an :class:`OptimizerNet` on a task family (see the module docstring).
 
     Args:
@@ -105,16 +210,30 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
         seed: seed of every random draw (series, initialisations, offsets, network init).
         second_order: backpropagate through the inner gradients too.
         diverge_factor: restart a slot whose training loss exceeds this multiple of its start.
-        checkpoint_path: where to save periodic checkpoints (``None``: no checkpoints).
-        checkpoint_every: meta-iterations between checkpoints.
+        checkpoint_path: where to save checkpoints (``None``: no checkpoints): every
+            ``checkpoint_every`` iterations and after the last one. A checkpoint holds the
+            whole training state (see :func:`save_checkpoint`): network weights, the
+            meta-optimizer's Adam state, the iteration, the generators' states and the carried
+            inner state of the B slots (parameters, accumulators, offsets, tasks).
+        checkpoint_every: meta-iterations between checkpoints (0: only the final one).
         log_every: print progress every this many meta-iterations (0: silent).
+        resume: if ``checkpoint_path`` exists, load it and continue from its iteration up to
+            ``steps`` (``steps`` may differ from the interrupted run; if the checkpoint is
+            already at or past ``steps`` nothing is trained). The carried slots are restored,
+            so the result equals that of an uninterrupted run. The network comes from the
+            checkpoint (its weights are loaded into ``net`` when one is given). Missing file:
+            start from scratch.
 
     Returns:
-        ``(net, history)``; history has per-iteration ``meta_loss``, ``skipped`` count,
-        ``adam_lr``, ``wall_s``.
+        ``(net, history)``; history has per-iteration ``meta_loss`` (including the
+        iterations before a resume), ``skipped`` count, ``adam_lr``, ``wall_s`` and
+        ``start_iteration`` (0, or the checkpoint's iteration when resumed).
 
     Raises:
         InputError: bad sizes.
+        FileFormatError: ``resume`` and the checkpoint is corrupt, is not a meta-training
+            checkpoint, or was written with another configuration (task data, model, sizes,
+            seed, meta-learning rate, network settings ...).
     """
     if unroll_length < 1 or truncation < 1 or batch_size < 1 or steps < 0:
         raise InputError("unroll_length, truncation, batch_size must be >= 1 and steps >= 0")
@@ -125,6 +244,23 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
     bloss, bgrad = loss_fns(model)
     S, B, T, K = len(tasks), batch_size, unroll_length, truncation
     t0 = time.time()
+    train_config = {"model": model, "hidden": int(hidden), "unroll_length": int(T), "truncation": int(K),
+                    "batch_size": int(B), "meta_lr": float(meta_lr), "clip": float(clip), "seed": int(seed),
+                    "second_order": bool(second_order), "diverge_factor": float(diverge_factor),
+                    "n_tasks": int(S), "n_lags": int(tasks.n_lags), "horizon": int(tasks.horizon)}
+    ckpt = None
+    if checkpoint_path is not None:  # the name save_arrays writes to (``.npz`` appended if missing)
+        checkpoint_path = Path(checkpoint_path)
+        if checkpoint_path.suffix != ".npz":
+            checkpoint_path = checkpoint_path.with_name(checkpoint_path.name + ".npz")
+    if resume and checkpoint_path is not None and checkpoint_path.exists():
+        ckpt = _resume_state(checkpoint_path, tasks, train_config, net, mode, adam_lr, net_hidden, step_scale)
+        net = ckpt["net"]
+    if checkpoint_path is not None:
+        train_config["tasks_sha256"] = _tasks_fingerprint(tasks)
+    if ckpt is not None and ckpt["train_config"].get("tasks_sha256") != train_config["tasks_sha256"]:
+        raise FileFormatError(f"{checkpoint_path}: checkpoint was written for other task data "
+                              "(the task family's fingerprint differs); delete it or resume=False")
     if net is None:
         if mode == "correction" and adam_lr is None:
             adam_lr, _ = tune_adam_lr(tasks.subset(torch.randperm(S, generator=gen)[:64]), model, T,
@@ -164,8 +300,49 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
         ref = torch.where(mask, r, ref)
         ref_tr = torch.where(mask, rt, ref_tr)
 
-    hist = {"meta_loss": [], "skipped": 0, "restarts_diverged": 0, "adam_lr": net.adam_lr}
-    for it in range(steps):
+    hist = {"meta_loss": [], "skipped": 0, "restarts_diverged": 0, "adam_lr": net.adam_lr,
+            "start_iteration": 0}
+    start = 0
+    if ckpt is not None:
+        a = ckpt["arrays"]
+        start = ckpt["iteration"]
+        try:
+            opt_sd = meta_opt.state_dict()
+            state_ids = sorted({int(k.split(":")[1]) for k in a if k.startswith("opt:")})
+            opt_sd["state"] = {i: {k.split(":")[2]: torch.from_numpy(np.array(v))
+                                   for k, v in a.items() if k.startswith(f"opt:{i}:")} for i in state_ids}
+            meta_opt.load_state_dict(opt_sd)
+            gen.set_state(_u8(a["rng:gen"]))
+            torch.set_rng_state(_u8(a["rng:torch"]))
+            idx = torch.from_numpy(np.array(a["slot:idx"])).round().long()
+            tstep = torch.from_numpy(np.array(a["slot:tstep"]))
+            ref = torch.from_numpy(np.array(a["slot:ref"]))
+            ref_tr = torch.from_numpy(np.array(a["slot:ref_tr"]))
+            new_params = {k: torch.from_numpy(np.array(a[f"slot:p:{k}"])) for k in params}
+            new_state = {k: {s_: torch.from_numpy(np.array(a[f"slot:s:{k}:{s_}"])) for s_ in st}
+                         for k, st in state.items()}
+        except (KeyError, ValueError, RuntimeError, IndexError) as exc:
+            raise FileFormatError(f"{checkpoint_path}: checkpoint does not fit this training "
+                                  f"configuration ({exc})") from exc
+        for k in params:
+            if new_params[k].shape != params[k].shape:
+                raise FileFormatError(f"{checkpoint_path}: carried parameter {k!r} has shape "
+                                      f"{tuple(new_params[k].shape)}, expected {tuple(params[k].shape)}")
+        if idx.shape != (B,) or int(idx.min()) < 0 or int(idx.max()) >= S:
+            raise FileFormatError(f"{checkpoint_path}: slot task indices do not fit this task family")
+        params, state = new_params, new_state
+        h = ckpt["hist"]
+        hist.update(meta_loss=list(h.get("meta_loss", [])), skipped=int(h.get("skipped", 0)),
+                    restarts_diverged=int(h.get("restarts_diverged", 0)), start_iteration=start)
+
+    def checkpoint(iteration):
+        save_checkpoint(checkpoint_path, net=net, meta_opt=meta_opt, iteration=iteration, gen=gen,
+                        slots={"idx": idx, "tstep": tstep, "ref": ref, "ref_tr": ref_tr,
+                               "params": params, "state": state},
+                        train_config=train_config, hist=hist)
+
+    last_saved = start
+    for it in range(start, steps):
         params = {k: v.detach() for k, v in params.items()}
         state = {k: {s: a.detach() for s, a in st.items()} for k, st in state.items()}
         terms = []
@@ -212,7 +389,10 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
             recent = np.mean(hist["meta_loss"][-log_every:])
             print(f"meta-iter {it + 1}/{steps}  meta-loss {recent:.4f}  ({time.time() - t0:.0f}s)", flush=True)
         if checkpoint_path is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
-            save_weights(checkpoint_path, net, meta={"iteration": it + 1, "seed": seed, "checkpoint": True})
+            checkpoint(it + 1)
+            last_saved = it + 1
+    if checkpoint_path is not None and steps > last_saved:
+        checkpoint(steps)
     hist["wall_s"] = time.time() - t0
     net.eval()
     return net, hist
@@ -221,7 +401,8 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
 def meta_train(series: list, horizon: int, season_length: int = 1, steps: int = 200, seed: int = 0,
                out_path=None, *, n_lags: int | None = None, model: str = "mlp", mode: str = "correction",
                unroll_length: int = 100, truncation: int = 10, batch_size: int = 16, n_val: int = 4,
-               meta_lr: float = 3e-3, checkpoint_every: int = 50, log_every: int = 0) -> OptimizerNet:
+               meta_lr: float = 3e-3, checkpoint_every: int = 50, log_every: int = 0,
+               resume: bool = False) -> OptimizerNet:
     """Meta-train a learned optimizer on a user's series (entry point of ``metacompose metaopt train``).
 
     Args:
@@ -238,12 +419,15 @@ def meta_train(series: list, horizon: int, season_length: int = 1, steps: int = 
         unroll_length, truncation, batch_size, meta_lr: see :func:`meta_train_tasks`.
         n_val: validation windows per series.
         log_every: print progress every this many iterations (0: silent).
+        resume: continue from ``<out_path stem>.ckpt.npz`` when it exists (see
+            :func:`meta_train_tasks`); ignored when ``out_path`` is None.
 
     Returns:
         The trained :class:`OptimizerNet`; load it with ``LearnedOptimizer(params, weights=out_path)``.
 
     Raises:
         InputError: no series is long enough, or bad arguments.
+        FileFormatError: ``resume`` and the checkpoint is unreadable or from another configuration.
     """
     if n_lags is None:
         n_lags = max(2 * int(season_length), int(horizon), 2)
@@ -255,7 +439,8 @@ def meta_train(series: list, horizon: int, season_length: int = 1, steps: int = 
     net, hist = meta_train_tasks(tasks, model=model, mode=mode, unroll_length=unroll_length,
                                  truncation=truncation, batch_size=batch_size, steps=steps,
                                  meta_lr=meta_lr, seed=seed, checkpoint_path=ckpt,
-                                 checkpoint_every=checkpoint_every, log_every=log_every)
+                                 checkpoint_every=checkpoint_every, log_every=log_every,
+                                 resume=resume)
     if out_path is not None:
         save_weights(out_path, net, meta={
             "seed": seed, "steps": steps, "n_series": len(kept), "n_lags": n_lags, "horizon": horizon,

@@ -1,0 +1,84 @@
+"""Periodic checkpoints of PPO training, and resuming from them after the process was killed.
+
+A checkpoint is two files beside ``path``: ``<path>.ckpt.pt`` holds the policy's and its
+Adam optimizer's ``state_dict`` (tensors only, read back with ``torch.load(weights_only=True)``)
+and ``<path>.ckpt.json`` the number of steps done and the settings it belongs to. Both are
+written to temporary files and moved into place, so a kill mid-write leaves the previous
+checkpoint intact. A resumed run continues from the saved steps with fresh episode draws
+(the environments are reseeded with ``seed + steps done``), so it is not bit-identical to an
+uninterrupted run; it trains the same total number of steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+from metacompose.errors import FileFormatError
+
+CKPT_FORMAT, CKPT_VERSION = "metacompose.ppo-checkpoint", 1
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    base = Path(path)
+    return base.with_name(base.name + ".ckpt.pt"), base.with_name(base.name + ".ckpt.json")
+
+
+def save_checkpoint(path: str | Path, model, fingerprint: dict) -> None:
+    """Write the policy, its optimizer and ``model.num_timesteps`` atomically."""
+    import torch
+
+    pt, js = _paths(path)
+    pt.parent.mkdir(parents=True, exist_ok=True)
+    state = {"policy": model.policy.state_dict(), "optimizer": model.policy.optimizer.state_dict()}
+    pt_tmp, js_tmp = pt.with_name(pt.name + ".tmp"), js.with_name(js.name + ".tmp")
+    torch.save(state, pt_tmp)
+    js_tmp.write_text(json.dumps({"format": CKPT_FORMAT, "version": CKPT_VERSION,
+                                  "timesteps": int(model.num_timesteps), "config": fingerprint}))
+    os.replace(pt_tmp, pt)
+    os.replace(js_tmp, js)
+
+
+def load_checkpoint(path: str | Path, model, fingerprint: dict) -> int:
+    """Load a checkpoint into ``model`` if there is one; returns the steps it had done (0 if none).
+
+    Raises:
+        FileFormatError: the checkpoint is corrupted or belongs to other settings or another cube.
+    """
+    import torch
+
+    from metacompose.fileio import read_header
+
+    pt, js = _paths(path)
+    if not (pt.exists() and js.exists()):
+        return 0
+    header = read_header(js, CKPT_FORMAT, CKPT_VERSION, "PPO checkpoint")
+    if header.get("config") != fingerprint:
+        raise FileFormatError(f"{js} was written for other PPO settings or another cube; delete it to start afresh")
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+        model.policy.load_state_dict(state["policy"])
+        model.policy.optimizer.load_state_dict(state["optimizer"])
+    except Exception as exc:  # corrupt zip, unpickling refused, shape mismatch
+        raise FileFormatError(f"{pt} is not a usable PPO checkpoint: {exc}") from None
+    return int(header["timesteps"])
+
+
+class Checkpointing(BaseCallback):
+    """Save a checkpoint every ``freq`` environment steps (stable-baselines3 callback)."""
+
+    def __init__(self, path: str | Path, freq: int, fingerprint: dict) -> None:
+        super().__init__(verbose=0)
+        self.path, self.freq, self.fingerprint = path, int(freq), fingerprint
+        self._next = None
+
+    def _on_step(self) -> bool:
+        if self._next is None:
+            self._next = self.model.num_timesteps + self.freq
+        if self.model.num_timesteps >= self._next:
+            save_checkpoint(self.path, self.model, self.fingerprint)
+            self._next = self.model.num_timesteps + self.freq
+        return True
