@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--mode", choices=["correction", "pure"], default="correction")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="output weights (.npz); use with MLP(optimizer=LearnedOptimizer...)")
+    t.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out, if any")
     return p
 
 
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                                target_col=args.target_col)
         elif args.command == "metaopt":
             jobs.metaopt_train(file=args.file, m3=args.m3, horizon=args.horizon, season_length=args.season_length,
-                               steps=args.steps, mode=args.mode, seed=args.seed, out=args.out)
+                               steps=args.steps, mode=args.mode, seed=args.seed, out=args.out,
+                               resume=args.resume)
     except (MetacomposeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -282,11 +282,11 @@ def forecast_file(path: str | Path, horizon: int, season_length: int | None = No
 
 def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon: int | None = None,
                   season_length: int | None = None, steps: int = 200, mode: str = "correction", seed: int = 0,
-                  out: str | Path = "learned-optimizer.npz", echo=print):
+                  out: str | Path = "learned-optimizer.npz", resume: bool = False, echo=print):
     """Meta-train learned-optimizer weights on a user's file or an M3 subset's training parts.
 
     The M3 test parts are never read. Checkpoints go beside ``out`` (see
-    :func:`metacompose.metaopt.meta_train`).
+    :func:`metacompose.metaopt.meta_train`); ``resume`` continues from one after a kill.
 
     Returns:
         the trained :class:`~metacompose.metaopt.network.OptimizerNet`.
@@ -308,6 +308,7 @@ def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon
         train = read_table(file)
     series = validate_frame(train).values
     t0 = time.perf_counter()
-    net = meta_train(series, horizon, season_length or 1, steps=steps, seed=seed, out_path=str(out), mode=mode)
+    net = meta_train(series, horizon, season_length or 1, steps=steps, seed=seed, out_path=str(out), mode=mode,
+                     resume=resume)
     echo(f"meta-trained on {len(series)} series in {time.perf_counter() - t0:.1f} s; wrote {out}")
     return net
