@@ -13,13 +13,10 @@ skips what is done.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
-import threading
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -32,74 +29,12 @@ from metacompose.features import FEATURE_NAMES, series_features
 from metacompose.metrics import mase_scale
 from metacompose.models import Forecaster, PanelForecaster, get_model
 from metacompose.models.base import check_horizon
+from metacompose.report import KINDS, BacktestReport
+from metacompose.timeout import run_with_timeout
 
 CHUNK = 32  # series per joblib task and per cache file
-KINDS = ("error", "non-finite", "timeout")  # kinds of failure; code k + 1 in the kind arrays
 _CACHE_VERSION = 2
 MAX_ABS = 1e35  # largest |value| accepted: the cube stores float32 (max 3.4e38), with room for forecasts
-
-
-@dataclass
-class BacktestReport:
-    """What a backtest did.
-
-    Attributes:
-        n_series: ``S``; n_origins: ``O`` (backtest origins + the final one).
-        fallbacks: per model alias, how many (series, origin) forecasts came from its fallback.
-        failure_kinds: per model alias, those counts split by kind: ``"error"`` (the model
-            raised), ``"non-finite"`` (it returned NaN/inf or the wrong shape), ``"timeout"``.
-        failures_by_series: per series id with at least one failure, per model alias, how
-            many of its origins fell back (series without failures are left out).
-        failures: up to 20 examples ``"model @ series <id>, origin <o>: error"``.
-        short_series: ids of series too short for any backtest origin (weights for them
-            come from no history).
-        seconds: wall time per stage (``"per-series models"``, ``"panel:<alias>"``).
-        cached_chunks: chunks read from the cache instead of computed.
-    """
-
-    n_series: int
-    n_origins: int
-    fallbacks: dict = field(default_factory=dict)
-    failure_kinds: dict = field(default_factory=dict)
-    failures_by_series: dict = field(default_factory=dict)
-    failures: list = field(default_factory=list)
-    short_series: list = field(default_factory=list)
-    seconds: dict = field(default_factory=dict)
-    cached_chunks: int = 0
-
-    @property
-    def n_fallbacks(self) -> int:
-        """Total number of fallback forecasts."""
-        return int(sum(self.fallbacks.values()))
-
-    def failure_table(self):
-        """Fallback counts as a frame: one row per series with a failure, one column per model, and ``total``.
-
-        Returns:
-            ``pandas.DataFrame`` indexed by series id (empty when nothing failed).
-        """
-        import pandas as pd
-
-        models = list(self.fallbacks)
-        rows = {sid: [c.get(a, 0) for a in models] for sid, c in self.failures_by_series.items()}
-        table = pd.DataFrame.from_dict(rows, orient="index", columns=models).rename_axis("series")
-        table["total"] = table.sum(axis=1).astype(int)
-        return table
-
-    def summary(self) -> str:
-        """One human-readable paragraph."""
-        parts = []
-        for a, n in self.fallbacks.items():
-            if n:
-                kinds = ", ".join(f"{k} {v}" for k, v in self.failure_kinds.get(a, {}).items() if v)
-                parts.append(f"{a}: {n} ({kinds})" if kinds else f"{a}: {n}")
-        fb = "; ".join(parts) or "none"
-        if parts:
-            fb += f" in {len(self.failures_by_series)} series"
-        short = f"; {len(self.short_series)} series too short for a backtest origin" if self.short_series else ""
-        secs = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
-        return (f"backtest: {self.n_series} series x {self.n_origins} origins; fallbacks: {fb}{short}; "
-                f"time: {secs}; cached chunks: {self.cached_chunks}")
 
 
 def rolling_origins(n: int, h: int, n_origins: int, step: int, min_train: int) -> np.ndarray:
@@ -112,47 +47,6 @@ def rolling_origins(n: int, h: int, n_origins: int, step: int, min_train: int) -
     back = [n - h - step * j for j in range(n_origins - 1, -1, -1)]
     out = np.array([o if o >= min_train else -1 for o in back] + [n], dtype=np.int64)
     return out
-
-
-def _interrupt(thread: threading.Thread) -> None:
-    """Best effort: raise ``TimeoutError`` inside an abandoned fit thread (takes effect in Python code only)."""
-    if thread.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(TimeoutError))
-
-
-def run_with_timeout(fn, timeout: float | None):
-    """Call ``fn()``; with a ``timeout`` (seconds), in a daemon thread, giving up after ``timeout``.
-
-    Args:
-        fn: a function of no arguments.
-        timeout: seconds to wait (None: call ``fn`` directly, no thread).
-
-    Returns:
-        what ``fn`` returns.
-
-    Raises:
-        TimeoutError: ``fn`` did not finish in time (its thread is abandoned, see the module notes).
-        Exception: whatever ``fn`` raised.
-    """
-    if timeout is None:
-        return fn()
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # handed to the waiting thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name="metacompose-fit", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        _interrupt(worker)
-        raise TimeoutError(f"did not finish within the time limit of {timeout:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def _kind(exc: BaseException) -> int:

@@ -32,7 +32,9 @@ import time
 
 import numpy as np
 
-DEFAULT_MODELS = ["Naive", "SeasonalNaive", "Theta", "ETS"]
+from metacompose.models import DEFAULT_POOL
+
+DEFAULT_MODELS = list(DEFAULT_POOL)  # the main job's pool
 
 
 class PeakMemory:

@@ -1,0 +1,70 @@
+"""What a backtest did: fallbacks per model, per kind and per series, timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KINDS = ("error", "non-finite", "timeout")  # kinds of failure; code k + 1 in the kind arrays
+
+
+@dataclass
+class BacktestReport:
+    """What a backtest did.
+
+    Attributes:
+        n_series: ``S``; n_origins: ``O`` (backtest origins + the final one).
+        fallbacks: per model alias, how many (series, origin) forecasts came from its fallback.
+        failure_kinds: per model alias, those counts split by kind: ``"error"`` (the model
+            raised), ``"non-finite"`` (it returned NaN/inf or the wrong shape), ``"timeout"``.
+        failures_by_series: per series id with at least one failure, per model alias, how
+            many of its origins fell back (series without failures are left out).
+        failures: up to 20 examples ``"model @ series <id>, origin <o>: error"``.
+        short_series: ids of series too short for any backtest origin (weights for them
+            come from no history).
+        seconds: wall time per stage (``"per-series models"``, ``"panel:<alias>"``).
+        cached_chunks: chunks read from the cache instead of computed.
+    """
+
+    n_series: int
+    n_origins: int
+    fallbacks: dict = field(default_factory=dict)
+    failure_kinds: dict = field(default_factory=dict)
+    failures_by_series: dict = field(default_factory=dict)
+    failures: list = field(default_factory=list)
+    short_series: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+    cached_chunks: int = 0
+
+    @property
+    def n_fallbacks(self) -> int:
+        """Total number of fallback forecasts."""
+        return int(sum(self.fallbacks.values()))
+
+    def failure_table(self):
+        """Fallback counts as a frame: one row per series with a failure, one column per model, and ``total``.
+
+        Returns:
+            ``pandas.DataFrame`` indexed by series id (empty when nothing failed).
+        """
+        import pandas as pd
+
+        models = list(self.fallbacks)
+        rows = {sid: [c.get(a, 0) for a in models] for sid, c in self.failures_by_series.items()}
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=models).rename_axis("series")
+        table["total"] = table.sum(axis=1).astype(int)
+        return table
+
+    def summary(self) -> str:
+        """One human-readable paragraph."""
+        parts = []
+        for a, n in self.fallbacks.items():
+            if n:
+                kinds = ", ".join(f"{k} {v}" for k, v in self.failure_kinds.get(a, {}).items() if v)
+                parts.append(f"{a}: {n} ({kinds})" if kinds else f"{a}: {n}")
+        fb = "; ".join(parts) or "none"
+        if parts:
+            fb += f" in {len(self.failures_by_series)} series"
+        short = f"; {len(self.short_series)} series too short for a backtest origin" if self.short_series else ""
+        secs = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
+        return (f"backtest: {self.n_series} series x {self.n_origins} origins; fallbacks: {fb}{short}; "
+                f"time: {secs}; cached chunks: {self.cached_chunks}")
