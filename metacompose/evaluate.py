@@ -48,9 +48,10 @@ def weight_diversity(weights: np.ndarray, cube: ForecastCube) -> dict[str, float
 
     Returns:
         ``mean_entropy`` (nats; 0 = one model, log M = equal weights), ``max_entropy`` (log M),
-        ``share_top_differs``: share of series whose top-weighted model is not the pool's best
-        single model on the backtest (lowest mean MASE over all backtest origins), and
-        ``distinct_top_models``.
+        ``share_top_differs``: among series whose weights are not all equal, the share whose
+        top-weighted model is not the pool's best single model on the backtest (lowest mean
+        MASE over all backtest origins), ``distinct_top_models`` among them, and
+        ``share_equal``: the share of series with exactly equal weights.
     """
     w = np.clip(weights, 1e-12, 1.0)
     ent = -(w * np.log(w)).sum(axis=1)
@@ -61,7 +62,9 @@ def weight_diversity(weights: np.ndarray, cube: ForecastCube) -> dict[str, float
         warnings.simplefilter("ignore", RuntimeWarning)
         best = int(np.nanargmin(np.nanmean(err.reshape(-1, err.shape[-1]), axis=0)))
     top = weights.argmax(axis=1)
+    has_top = np.ptp(weights, axis=1) > 1e-9          # rows of exactly equal weights have no top model
     return {
         "mean_entropy": float(ent.mean()), "max_entropy": float(np.log(weights.shape[1])),
-        "share_top_differs": float(np.mean(top != best)), "distinct_top_models": int(np.unique(top).size),
+        "share_top_differs": float(np.mean(top[has_top] != best)) if has_top.any() else 0.0,
+        "distinct_top_models": int(np.unique(top[has_top]).size), "share_equal": float(np.mean(~has_top)),
     }

@@ -95,8 +95,9 @@ def run_m3(
         echo(comp.report_.summary())
         echo(table[["sMAPE", "MASE"]].round(3).to_string())
         echo(f"weights at the final origin: mean entropy {div['mean_entropy']:.3f} nats (equal weights = "
-             f"{div['max_entropy']:.3f}); top model differs from the pool's best single model in "
-             f"{100 * div['share_top_differs']:.1f}% of series; {div['distinct_top_models']} distinct top models")
+             f"{div['max_entropy']:.3f}); exactly equal weights in {100 * div['share_equal']:.1f}% of series; "
+             f"elsewhere the top model differs from the pool's best single model in "
+             f"{100 * div['share_top_differs']:.1f}% of series, {div['distinct_top_models']} distinct top models")
         fc = comp.predict()
         fc.to_csv(out / f"forecasts_{subset}.csv", index=False)
         cube.save(out / f"cube_{subset}")
