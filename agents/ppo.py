@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from metacompose.agents.base import CompositionAgent, check_cube, equal_weights
+from metacompose.agents.selection import choose_shrinkage, shrink, validation_split
 from metacompose.cube import ForecastCube
 from metacompose.envs.ensemble_weights import REWARD_METRICS, EnsembleWeightsEnv, action_to_weights
 from metacompose.envs.observation import DEFAULT_HISTORY, observation_space_size, observation_table
@@ -235,8 +236,6 @@ class PPOAgent(CompositionAgent):
         """
         check_cube(cube)
         if self.select_shrinkage:
-            from metacompose.agents.selection import choose_shrinkage, validation_split
-
             split = validation_split(cube)
             if split is not None:
                 sub, actual, mask = split
@@ -349,7 +348,7 @@ class PPOAgent(CompositionAgent):
             InputError: the cube's pool or features differ from the training cube's.
         """
         w = action_to_weights(self.actions(cube), self.temperature)
-        w = (1.0 - self.shrinkage) * w + self.shrinkage / w.shape[-1]
+        w = shrink(w, self.shrinkage)
         return np.where(cube.valid[..., None], w, equal_weights(cube))
 
     # --- persistence -------------------------------------------------------------------------

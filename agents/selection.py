@@ -26,6 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from metacompose.agents.base import weighted_forecasts
 from metacompose.cube import ForecastCube
 
 SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -92,7 +93,7 @@ def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.n
     scale = sub.origin_scales[mask, -1].astype(np.float64)[:, None]
     scores = {}
     for s in grid:
-        comp = np.einsum("sm,smh->sh", shrink(policy_weights[mask], s), f)
+        comp = weighted_forecasts(shrink(policy_weights[mask], s), f)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             scores[float(s)] = float(np.nanmean(np.abs(actual[mask] - comp) / scale))

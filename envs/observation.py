@@ -175,7 +175,7 @@ def past_error_table(cube: ForecastCube, history: int | None = None) -> tuple[np
 
 def _series_observations(cube: ForecastCube, s: int, ks: np.ndarray, history: int) -> np.ndarray:
     """Observations ``(K, D)`` of series ``s`` at the existing origins ``ks``."""
-    O, M = cube.shape[1], cube.shape[2]
+    M = cube.shape[2]
     scale = _origin_scales(cube, s, ks)                               # (K,)
     sums, counts = _known_sums(cube, s, ks)
     recent, n_recent = _summarise(sums, counts, history, scale)       # (K, M), (K,)

@@ -32,7 +32,7 @@ from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 
 from metacompose.cube import ForecastCube
-from metacompose.envs.ensemble_weights import REWARD_METRICS, EnsembleWeightsEnv, action_to_weights
+from metacompose.envs.ensemble_weights import EnsembleWeightsEnv, action_to_weights
 from metacompose.envs.observation import DEFAULT_HISTORY
 from metacompose.errors import InputError
 

@@ -7,13 +7,14 @@ JSON header, so a cube from anyone is safe to load.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from metacompose.errors import FileFormatError
-from metacompose.fileio import check_version, read_arrays, read_header  # noqa: F401 (check_version re-exported)
+from metacompose.fileio import read_arrays, read_header
 
 CUBE_FORMAT = "metacompose.cube"
 CUBE_VERSION = 1
@@ -108,8 +109,6 @@ class ForecastCube:
                 e = np.where(np.isnan(y), np.nan, e)
             else:
                 raise ValueError(f"kind must be 'mase' or 'smape', got {kind!r}")
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 return np.nanmean(e, axis=3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -56,8 +58,6 @@ def weight_diversity(weights: np.ndarray, cube: ForecastCube) -> dict[str, float
     w = np.clip(weights, 1e-12, 1.0)
     ent = -(w * np.log(w)).sum(axis=1)
     err = cube.errors("mase")[:, :-1]
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         best = int(np.nanargmin(np.nanmean(err.reshape(-1, err.shape[-1]), axis=0)))

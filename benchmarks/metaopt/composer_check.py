@@ -1,5 +1,5 @@
 """Issue 4: the composer built on learned-optimizer-trained MLP vs Adam-trained MLP, M3 other, seed 0."""
-import time, numpy as np, pandas as pd, warnings
+import time, warnings
 warnings.simplefilter("ignore")
 from metacompose import Composer, load_m3
 from metacompose.models import MLP, LSTM

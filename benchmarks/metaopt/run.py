@@ -179,7 +179,6 @@ def main():
             sm[f"{name}@T"] = float(smape(test_y, forecast(ev_tasks, "mlp", r["at"][T])))
         sm[f"{name}@3T"] = float(smape(test_y, forecast(ev_tasks, "mlp", r["params"])))
         sm[f"{name}+ES@3T"] = float(smape(test_y, forecast(ev_tasks, "mlp", r["best_params"])))
-    naive = np.repeat(ev_tasks.to_forecast(torch.zeros(len(ev_tasks), H))[:, :1], 1, axis=1)
     sm["naive_last_value"] = float(smape(test_y, ev_tasks.to_forecast(torch.zeros(len(ev_tasks), H))))
     res["test_smape_mlp"] = sm
 

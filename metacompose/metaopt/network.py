@@ -38,7 +38,6 @@ per-series models trained as one tensor program with ``torch.func.vmap`` (meta-t
 from __future__ import annotations
 
 import copy
-import math
 from typing import Callable, Iterable
 
 import torch
