@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from metacompose.agents.base import CompositionAgent, check_cube, equal_weights
-from metacompose.agents.selection import choose_shrinkage, shrink, validation_split
+from metacompose.agents.selection import choose_shrinkage, compose_weights, validation_split
 from metacompose.cube import ForecastCube
 from metacompose.envs.ensemble_weights import REWARD_METRICS, EnsembleWeightsEnv, action_to_weights
 from metacompose.envs.observation import DEFAULT_HISTORY, observation_space_size, observation_table
@@ -102,11 +102,16 @@ class PPOAgent(CompositionAgent):
             path and, when ``fit`` finds one from the same settings and cube, continue from it
             (:mod:`metacompose.agents.checkpoint`); None: no checkpoints.
         checkpoint_freq: environment steps between checkpoints.
-        shrinkage: ``s`` in ``[0, 1]``; the weights are ``(1 - s) * softmax(temperature *
-            action) + s / M`` (0: the policy's own weights; 1: equal weights).
-        select_shrinkage: choose ``shrinkage`` in ``fit`` on a validation origin inside the
-            training data (:mod:`metacompose.agents.selection`); the scores are kept in
-            ``shrinkage_scores_``. Costs a second, smaller PPO training.
+        shrinkage: ``s`` in ``[0, 1]``, the pull toward equal weights.
+        pooling: ``p`` in ``[0, 1]``, the pull toward the policy's pooled weights
+            ``pooled_weights_`` (its weights averaged over every origin of every training
+            series). The weights are ``(1 - s) * ((1 - p) * softmax(temperature * action) +
+            p * pooled_weights_) + s / M`` (``p = s = 0``: the policy's own per-series
+            weights; ``s = 1``: equal weights).
+        select_shrinkage: choose ``pooling`` and ``shrinkage`` in ``fit`` on a validation
+            origin inside the training data (:mod:`metacompose.agents.selection`); the scores
+            are kept in ``shrinkage_scores_``, keyed by ``(pooling, shrinkage)``. Costs a
+            second, smaller PPO training.
 
     Raises:
         InputError: an argument is out of range.
@@ -144,6 +149,7 @@ class PPOAgent(CompositionAgent):
         torch_threads: int | None = 1,
         verbose: int = 0,
         shrinkage: float = 0.0,
+        pooling: float = 0.0,
         select_shrinkage: bool = True,
         checkpoint_path: str | None = None,
         checkpoint_freq: int = 20_000,
@@ -192,8 +198,12 @@ class PPOAgent(CompositionAgent):
         if not (isinstance(shrinkage, (int, float)) and 0.0 <= shrinkage <= 1.0):
             raise InputError(f"shrinkage must lie in [0, 1], got {shrinkage!r}")
         self.shrinkage = float(shrinkage)
+        if not (isinstance(pooling, (int, float)) and 0.0 <= pooling <= 1.0):
+            raise InputError(f"pooling must lie in [0, 1], got {pooling!r}")
+        self.pooling = float(pooling)
         self.select_shrinkage = bool(select_shrinkage)
-        self.shrinkage_scores_: dict[float, float] = {}
+        self.shrinkage_scores_: dict[tuple[float, float], float] = {}
+        self.pooled_weights_: np.ndarray | None = None
         self.checkpoint_path = None if checkpoint_path is None else str(checkpoint_path)
         self.checkpoint_freq = _int("checkpoint_freq", checkpoint_freq, 1)
         self.resumed_from_ = 0
@@ -211,7 +221,8 @@ class PPOAgent(CompositionAgent):
             "early_stopping_patience": self.early_stopping_patience, "eval_freq": self.eval_freq,
             "min_improvement": self.min_improvement, "vec_env": self.vec_env,
             "progress_bar": self.progress_bar, "device": self.device, "torch_threads": self.torch_threads,
-            "verbose": self.verbose, "shrinkage": self.shrinkage, "select_shrinkage": self.select_shrinkage,
+            "verbose": self.verbose, "shrinkage": self.shrinkage, "pooling": self.pooling,
+            "select_shrinkage": self.select_shrinkage,
             "checkpoint_path": self.checkpoint_path, "checkpoint_freq": self.checkpoint_freq,
         }
 
@@ -239,9 +250,11 @@ class PPOAgent(CompositionAgent):
             split = validation_split(cube)
             if split is not None:
                 sub, actual, mask = split
-                params = {**self.get_params(), "shrinkage": 0.0, "select_shrinkage": False, "checkpoint_path": None}
+                params = {**self.get_params(), "shrinkage": 0.0, "pooling": 0.0, "select_shrinkage": False,
+                          "checkpoint_path": None}
                 probe = PPOAgent(**params).fit(sub)
-                self.shrinkage, self.shrinkage_scores_ = choose_shrinkage(probe.weights(sub)[:, -1], sub, actual, mask)
+                (self.pooling, self.shrinkage), self.shrinkage_scores_ = choose_shrinkage(
+                    probe.weights(sub)[:, -1], sub, actual, mask, pooled=probe.pooled_weights_)
         with _torch_threads(self.torch_threads):
             return self._fit(cube)
 
@@ -303,6 +316,8 @@ class PPOAgent(CompositionAgent):
         self.models_ = list(cube.models)
         self.feature_names_ = list(cube.feature_names)
         self.obs_dim_ = observation_space_size(cube)
+        own = action_to_weights(self.actions(cube), self.temperature)[cube.valid]
+        self.pooled_weights_ = own.mean(axis=0) if own.size else np.full(cube.shape[2], 1.0 / cube.shape[2])
         return self
 
     def _check_fitted(self, cube: ForecastCube) -> None:
@@ -341,14 +356,15 @@ class PPOAgent(CompositionAgent):
         return out
 
     def weights(self, cube: ForecastCube) -> np.ndarray:
-        """float64 ``(S, O, M)``: ``(1 - shrinkage) * softmax(temperature * action) + shrinkage / M``.
+        """float64 ``(S, O, M)``: the policy's weights ``softmax(temperature * action)`` pulled
+        toward the pooled and equal weights (``pooling``, ``shrinkage``; see the class).
 
         Raises:
             NotFittedError: the agent is not fitted.
             InputError: the cube's pool or features differ from the training cube's.
         """
         w = action_to_weights(self.actions(cube), self.temperature)
-        w = shrink(w, self.shrinkage)
+        w = compose_weights(w, self.pooled_weights_, self.pooling, self.shrinkage)
         return np.where(cube.valid[..., None], w, equal_weights(cube))
 
     # --- persistence -------------------------------------------------------------------------
@@ -358,7 +374,7 @@ class PPOAgent(CompositionAgent):
             raise NotFittedError("PPOAgent is not fitted; nothing to save")
         state = {"models": self.models_, "feature_names": self.feature_names_, "obs_dim": self.obs_dim_,
                  "timesteps": self.timesteps_}
-        return state, {}
+        return state, {"pooled_weights": np.asarray(self.pooled_weights_, dtype=np.float64)}
 
     def _save_extra(self, base: Path) -> None:
         import torch
@@ -375,9 +391,13 @@ class PPOAgent(CompositionAgent):
             self.feature_names_ = [str(f) for f in state["feature_names"]]
             self.obs_dim_ = int(state["obs_dim"])
             self.timesteps_ = int(state.get("timesteps", 0))
+            M = len(self.models_)
+            pooled = np.asarray(arrays.get("pooled_weights", np.full(M, 1.0 / M)), dtype=np.float64)
+            if pooled.shape != (M,) or not np.all(np.isfinite(pooled)):
+                raise ValueError(f"pooled_weights has shape {pooled.shape}, expected ({M},) finite values")
+            self.pooled_weights_ = pooled
         except (KeyError, TypeError, ValueError) as exc:
             raise FileFormatError(f"{base.with_suffix('.json')}: incomplete PPO agent state ({exc})") from None
-        M = len(self.models_)
         policy = ActorCriticPolicy(
             gym.spaces.Box(-1.0, 1.0, (self.obs_dim_,), np.float32), gym.spaces.Box(-1.0, 1.0, (M,), np.float32),
             lr_schedule=lambda _: 0.0, **self._policy_kwargs(),

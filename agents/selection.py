@@ -1,21 +1,31 @@
-"""Choose how far the PPO composer's weights may move from equal weights, on the training data.
+"""Choose how far the PPO composer's weights may move from pooled and equal weights, on the training data.
 
 Learned combination weights often lose to the plain average out of sample (the "forecast
 combination puzzle": Stock & Watson 2004; Smith & Wallis 2009; Claeskens et al. 2016):
-weights fitted to a few noisy backtest errors overshoot. The standard remedy is shrinkage
-toward equal weights, ``w = (1 - s) * w_policy + s / M``; the amount ``s`` is chosen here the
-way the real forecast is made, one horizon earlier, inside the training data:
+weights fitted to a few noisy backtest errors overshoot. The standard remedy is shrinkage.
+Two targets are used, as in partial pooling: the policy's own weights averaged over every
+series and origin it was trained on (``pooled``, ``(M,)``: what the policy learned about the
+pool as a whole), and equal weights ``1 / M``:
+
+    ``w = (1 - s) * ((1 - p) * w_policy + p * pooled) + s / M``
+
+(:func:`compose_weights`). ``p`` (pooling) and ``s`` (shrinkage) are chosen here the way the
+real forecast is made, one horizon earlier, inside the training data:
 
 * the *validation origin* is the last backtest origin (index ``O - 2``: its horizon ends
   where the training data end), playing the final origin;
 * the agent is trained on the backtest origins whose horizons end at or before the
   validation origin (``o_k + H <= o_val``), so no target it learns from lies after it;
-* each ``s`` in the grid is scored by the MASE of the composed forecast at the validation
-  origin, and the best one (the larger on a tie) is kept.
+* each ``(p, s)`` in the grid is scored by the MASE of the composed forecast at the validation
+  origin, and the best pair (on a tie, the larger ``s``, then the larger ``p``) is kept.
 
 Nothing after the training data is used (M3's test part never). Observed on M3 yearly: a
 validation origin whose horizon overlaps the training origins' targets favoured the
-policy by 8% while the policy lost to equal weights out of sample, hence the gap.
+policy by 8% while the policy lost to equal weights out of sample, hence the gap. On that clean
+validation origin (seed 0, 100k steps), the per-series weights scored MASE 3.480 / 1.112 /
+0.892 / 1.831 on yearly / quarterly / monthly / other, the pooled weights 3.278 / 1.081 /
+0.855 / 1.883 and equal weights 3.297 / 1.101 / 0.860 / 1.946: per-series weights won only on
+other, pooled weights beat equal weights everywhere, hence the second target.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from metacompose.agents.base import weighted_forecasts
 from metacompose.cube import ForecastCube
 
 SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+POOLING_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def validation_split(cube: ForecastCube) -> tuple[ForecastCube, np.ndarray, np.ndarray] | None:
@@ -76,26 +87,48 @@ def shrink(weights: np.ndarray, s: float) -> np.ndarray:
     return (1.0 - s) * weights + s / weights.shape[-1]
 
 
+def compose_weights(weights: np.ndarray, pooled: np.ndarray | None, pooling: float, s: float) -> np.ndarray:
+    """``(1 - s) * ((1 - pooling) * weights + pooling * pooled) + s / M`` over the last axis.
+
+    Args:
+        weights: per-series weights ``(..., M)`` on the simplex.
+        pooled: ``(M,)`` weights on the simplex (None: ``pooling`` must be 0).
+        pooling, s: amounts in ``[0, 1]``.
+
+    Returns:
+        float64 weights of the shape of ``weights``, on the simplex.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if pooling:
+        w = (1.0 - pooling) * w + pooling * np.asarray(pooled, dtype=np.float64)
+    return shrink(w, s)
+
+
 def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.ndarray, mask: np.ndarray,
-                     grid=SHRINKAGE_GRID) -> tuple[float, dict[float, float]]:
-    """Score each shrinkage on the validation origin.
+                     grid=SHRINKAGE_GRID, pooled: np.ndarray | None = None, pooling_grid=POOLING_GRID,
+                     ) -> tuple[tuple[float, float], dict[tuple[float, float], float]]:
+    """Score each ``(pooling, shrinkage)`` pair on the validation origin.
 
     Args:
         policy_weights: ``(S, M)`` the policy's weights at the sub-cube's final origin.
         sub, actual, mask: from :func:`validation_split`.
-        grid: shrinkage values in ``[0, 1]``.
+        grid: shrinkage values (toward equal weights) in ``[0, 1]``.
+        pooled: the policy's pooled weights ``(M,)``; None scores pooling 0 only.
+        pooling_grid: pooling values (toward ``pooled``) in ``[0, 1]``.
 
     Returns:
-        ``(best, scores)``: the shrinkage with the lowest mean MASE (``origin_scales`` units;
-        the larger one on a tie) and every value's score.
+        ``((pooling, shrinkage), scores)``: the pair with the lowest mean MASE
+        (``origin_scales`` units; on a tie the larger shrinkage, then the larger pooling) and
+        every pair's score.
     """
     f = sub.forecasts[mask, -1].astype(np.float64)                      # (S', M, H)
     scale = sub.origin_scales[mask, -1].astype(np.float64)[:, None]
     scores = {}
-    for s in grid:
-        comp = weighted_forecasts(shrink(policy_weights[mask], s), f)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            scores[float(s)] = float(np.nanmean(np.abs(actual[mask] - comp) / scale))
-    best = min(sorted(scores, reverse=True), key=lambda s: scores[s])
+    for p in (pooling_grid if pooled is not None else (0.0,)):
+        for s in grid:
+            comp = weighted_forecasts(compose_weights(policy_weights[mask], pooled, p, s), f)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                scores[(float(p), float(s))] = float(np.nanmean(np.abs(actual[mask] - comp) / scale))
+    best = min(sorted(scores, key=lambda ps: (-ps[1], -ps[0])), key=lambda ps: scores[ps])
     return best, scores

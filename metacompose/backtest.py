@@ -3,9 +3,11 @@
 For every series the backtest fits every model at several origins inside the training
 data and at the final origin (the end of the training data), in parallel over series
 with joblib -- on this machine's processes, or, with ``backend="dask"`` (or ``"ray"``),
-on a cluster through joblib's backend switch, running the very same per-chunk function
-(:func:`_series_chunk`). Panel models (:class:`PanelForecaster`) are fitted once per origin on all
-series. A model that raises, or returns NaN/inf, is replaced by its declared fallback for
+on a cluster through joblib's backend switch, running the very same task functions.
+Panel models (:class:`PanelForecaster`) are fitted once per origin on all series
+(:func:`_panel_fit`), as tasks of the same parallel run as the chunks of series
+(:func:`_series_chunk`), so a long neural fit on one worker overlaps the per-series fits
+on the others. A model that raises, or returns NaN/inf, is replaced by its declared fallback for
 that series and origin; every replacement is counted in the :class:`BacktestReport`.
 Results are cached on disk as ``.npz`` arrays (no pickle), per chunk of series, so a rerun
 skips what is done.
@@ -86,7 +88,13 @@ def _fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: floa
 
 
 def _series_chunk(ys, ids, origins, models, h, m, timeout=None):
-    """Per-series work for one chunk: forecasts of the non-panel models, failure kinds, features, scales."""
+    """Per-series work for one chunk: forecasts of the non-panel models, failure kinds, features, scales.
+
+    Returns:
+        ``((forecasts (S, O, M, h), kind codes (S, O, M), features (S, O, F), origin scales (S, O),
+        messages), seconds of compute)``.
+    """
+    t0 = time.perf_counter()
     S, O, M, F = len(ys), origins.shape[1], len(models), len(FEATURE_NAMES)
     fc = np.full((S, O, M, h), np.nan, dtype=np.float32)
     kinds = np.zeros((S, O, M), dtype=np.int8)
@@ -105,7 +113,7 @@ def _series_chunk(ys, ids, origins, models, h, m, timeout=None):
                 fc[i, k, j], err, kinds[i, k, j] = _fit_predict(model, prefix, h, m, timeout)
                 if err is not None and len(msgs) < 20:
                     msgs.append(f"{model.alias} @ series {ids[i]}, origin {o}: {err}"[:300])
-    return fc, kinds, feats, oscale, np.array(msgs, dtype=str)
+    return (fc, kinds, feats, oscale, np.array(msgs, dtype=str)), time.perf_counter() - t0
 
 
 def _key(*parts) -> str:
@@ -144,10 +152,10 @@ def backtest(
         ids: ``S`` series ids (default ``"0".."S-1"``).
         n_origins: backtest origins per series, before the final origin (>= 1).
         step: distance between backtest origins (default ``max(1, H // 3)``).
-        n_jobs: joblib workers for the per-series models (-1 = all cores).
+        n_jobs: joblib workers for the tasks (-1 = all cores).
         cache_dir: folder for cached results (none if None).
-        progress: tqdm progress bars (over chunks of series, and over the origins of each
-            panel model) on stderr; None shows them only when stderr is a terminal.
+        progress: a tqdm progress bar over the tasks (chunks of series, panel fits) on
+            stderr; None shows it only when stderr is a terminal.
         timeout: seconds one fit-and-predict of a per-series model (one series, one origin)
             may take before its fallback forecasts instead (None: no limit). See the module notes.
         panel_timeout: the same for one ``fit_panel``/``predict_panel`` of a panel model at
@@ -157,8 +165,8 @@ def backtest(
             ``distributed.Client`` (create one first, e.g. ``Client(LocalCluster())`` or
             ``Client("tcp://scheduler:8786")``); ``"ray"`` on the current Ray cluster (joblib
             backend registered by ``ray.util.joblib``). With a backend, ``n_jobs=1`` means all
-            the cluster's workers (-1). Panel models still run in this process. The cube is
-            the same whichever backend runs the chunks.
+            the cluster's workers (-1). Panel fits run on the cluster too. The cube is
+            the same whichever backend runs the tasks.
 
     Returns:
         ``(cube, report)``: a cube with ``O = n_origins + 1`` origins and the run's report.
@@ -208,31 +216,56 @@ def backtest(
     spec = [_model_id(models[j]) for j in local] + [h, m, FEATURE_NAMES, _CACHE_VERSION]
     chunks = [range(a, min(a + CHUNK, S)) for a in range(0, S, CHUNK)]
     names = ("fc", "kind", "feats", "oscale", "msgs")
-    todo, results = [], {}
+    results, tasks, jobs = {}, [], []
+    panel_fc = {j: np.full((S, O, h), np.nan, dtype=np.float32) for j in panel}
+    panel_kd = {j: np.zeros((S, O), dtype=np.int8) for j in panel}
+    panel_paths = {}
+    # panel fits first: they are the longest tasks, so the per-series chunks fill the other workers
+    for j in panel:
+        key = _key([_model_id(models[j]), h, m, _CACHE_VERSION], origins, *ys)
+        path = panel_paths[j] = cache / f"panel-{models[j].alias}-{key}.npz" if cache is not None else None
+        cached = _load_npz(path, ("fc", "kind"))
+        if cached is not None:
+            panel_fc[j], panel_kd[j] = cached
+            panel_paths[j] = None
+            report.cached_chunks += 1
+            continue
+        for k in range(O):
+            rows = np.flatnonzero(origins[:, k] >= 0)
+            if rows.size:
+                tasks.append(("panel", j, k, rows))
+                jobs.append(delayed(_panel_fit)(models[j], [ys[i][: origins[i, k]] for i in rows], h, panel_timeout))
     for c, rng in enumerate(chunks):
-        key = _key(spec, origins[rng.start:rng.stop], *[ys[i] for i in rng])
-        path = cache / f"chunk-{key}.npz" if cache is not None else None
-        if path is not None and path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as z:
-                    results[c] = tuple(z[k] for k in names)
-                report.cached_chunks += 1
-                continue
-            except Exception:  # a truncated or foreign cache file is recomputed, not trusted
-                pass
-        todo.append((c, path))
-    jobs = (delayed(_series_chunk)([ys[i] for i in chunks[c]], ids[chunks[c].start:chunks[c].stop],
-                                   origins[chunks[c].start:chunks[c].stop], local_models, h, m, timeout)
-            for c, _ in todo)
-    out = _parallel(n_jobs, backend)(jobs) if todo else iter(())
-    out = _bar(out, progress, total=len(todo), desc="backtest", unit="chunk")
-    for n_done, res in enumerate(out):
-        c, path = todo[n_done]
-        results[c] = res
-        if path is not None:
-            tmp = path.with_name(path.stem + ".tmp.npz")
-            np.savez(tmp, **dict(zip(names, res)))
-            tmp.replace(path)  # atomic: a killed run never leaves a half-written chunk
+        path = cache / f"chunk-{_key(spec, origins[rng.start:rng.stop], *[ys[i] for i in rng])}.npz" if cache is not None else None
+        cached = _load_npz(path, names)
+        if cached is not None:
+            results[c] = cached
+            report.cached_chunks += 1
+            continue
+        tasks.append(("chunk", c, path, None))
+        jobs.append(delayed(_series_chunk)([ys[i] for i in rng], ids[rng.start:rng.stop],
+                                           origins[rng.start:rng.stop], local_models, h, m, timeout))
+    busy = {"per-series models": 0.0, **{f"panel:{models[j].alias}": 0.0 for j in panel}}
+    out = _parallel(n_jobs, backend)(jobs) if jobs else iter(())
+    for task, (res, secs) in zip(tasks, _bar(out, progress, total=len(jobs), desc="backtest", unit="task")):
+        if task[0] == "chunk":
+            _, c, path, _ = task
+            results[c] = res
+            busy["per-series models"] += secs
+            _save_npz(path, dict(zip(names, res)))
+            continue
+        _, j, k, rows = task
+        busy[f"panel:{models[j].alias}"] += secs
+        pred, code, msg = res
+        if msg is not None and len(report.failures) < 20:
+            report.failures.append(f"{models[j].alias} (panel) @ origin index {k}: {msg}"[:300])
+        for r, i in enumerate(rows):
+            if np.all(np.isfinite(pred[r])):
+                panel_fc[j][i, k] = pred[r]
+            else:  # this series falls back alone
+                fb = get_model(models[j].fallback or "Naive", m)
+                panel_fc[j][i, k], _, _ = _fit_predict(fb, ys[i][: origins[i, k]], h, m)
+                panel_kd[j][i, k] = code
     for c, rng in enumerate(chunks):
         fc, kd, ft, osc, msgs = results[c]
         forecasts[rng.start:rng.stop][:, :, local] = fc
@@ -240,13 +273,10 @@ def backtest(
         feats[rng.start:rng.stop] = ft
         oscale[rng.start:rng.stop] = osc
         report.failures.extend(str(s) for s in msgs[: max(0, 20 - len(report.failures))])
-    report.seconds["per-series models"] = time.perf_counter() - t0
-
     for j in panel:
-        t1 = time.perf_counter()
-        fc, kd = _panel_model(models[j], ys, ids, origins, h, m, cache, report, progress, panel_timeout)
-        forecasts[:, :, j], kinds[:, :, j] = fc, kd
-        report.seconds[f"panel:{models[j].alias}"] = time.perf_counter() - t1
+        forecasts[:, :, j], kinds[:, :, j] = panel_fc[j], panel_kd[j]
+        _save_npz(panel_paths[j], {"fc": panel_fc[j], "kind": panel_kd[j]})
+    report.seconds = {**busy, "wall": time.perf_counter() - t0}
 
     valid = origins >= 0
     forecasts[~valid] = np.nan
@@ -319,49 +349,41 @@ def _fill_failures(report: BacktestReport, kinds: np.ndarray, ids: list, aliases
         report.failures_by_series[ids[i]] = {a: int(per_series[i, j]) for j, a in enumerate(aliases) if per_series[i, j]}
 
 
-def _panel_model(model: PanelForecaster, ys, ids, origins, h, m, cache, report, progress=False, timeout=None):
-    """Fit a panel model once per origin on all series with that origin; fall back per series.
+def _panel_fit(model: PanelForecaster, prefixes: list, h: int, timeout: float | None):
+    """Fit ``model`` on all ``prefixes`` (one origin) and forecast ``h`` steps.
 
     Returns:
-        ``(forecasts (S, O, H) float32, kind codes (S, O) int8)``.
+        ``((forecasts (R, h) float64, kind code for rows that are not finite, error message or
+        None), seconds of compute)``; when the fit raises, every row is NaN and the code is that
+        failure's kind.
     """
-    S, O = origins.shape
-    fc = np.full((S, O, h), np.nan, dtype=np.float32)
-    kd = np.zeros((S, O), dtype=np.int8)
-    key = _key([_model_id(model), h, m, _CACHE_VERSION], origins, *ys)
-    path = cache / f"panel-{model.alias}-{key}.npz" if cache is not None else None
-    if path is not None and path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                out = z["fc"], z["kind"]
-            report.cached_chunks += 1
-            return out
-        except Exception:  # recompute a damaged cache file
-            pass
-    for k in _bar(range(O), progress, desc=f"panel {model.alias}", unit="origin"):
-        rows = np.flatnonzero(origins[:, k] >= 0)
-        if rows.size == 0:
-            continue
-        prefixes = [ys[i][: origins[i, k]] for i in rows]
-        code = 2
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                est = model.clone()
-                pred = run_with_timeout(lambda: est.fit_panel(prefixes).predict_panel(h), timeout)
-        except Exception as exc:
-            pred, code = np.full((len(rows), h), np.nan), _kind(exc)
-            if len(report.failures) < 20:
-                report.failures.append(f"{model.alias} (panel) @ origin index {k}: {type(exc).__name__}: {exc}"[:300])
-        for r, i in enumerate(rows):
-            if np.all(np.isfinite(pred[r])):
-                fc[i, k] = pred[r]
-            else:
-                fb = get_model(model.fallback or "Naive", m)
-                fc[i, k], _, _ = _fit_predict(fb, prefixes[r], h, m)
-                kd[i, k] = code
-    if path is not None:
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, fc=fc, kind=kd)
-        tmp.replace(path)
-    return fc, kd
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = model.clone()
+            pred = np.asarray(run_with_timeout(lambda: est.fit_panel(prefixes).predict_panel(h), timeout), float)
+        out = pred, 2, None
+    except Exception as exc:
+        out = np.full((len(prefixes), h), np.nan), _kind(exc), f"{type(exc).__name__}: {exc}"
+    return out, time.perf_counter() - t0
+
+
+def _load_npz(path: Path | None, names: tuple[str, ...]) -> tuple | None:
+    """The arrays ``names`` of a cache file, or None when there is none (a damaged one is recomputed)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return tuple(z[k] for k in names)
+    except Exception:  # a truncated or foreign cache file is recomputed, not trusted
+        return None
+
+
+def _save_npz(path: Path | None, arrays: dict) -> None:
+    """Write a cache file atomically: a killed run never leaves a half-written one."""
+    if path is None:
+        return
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)

@@ -21,7 +21,9 @@ class BacktestReport:
         failures: up to 20 examples ``"model @ series <id>, origin <o>: error"``.
         short_series: ids of series too short for any backtest origin (weights for them
             come from no history).
-        seconds: wall time per stage (``"per-series models"``, ``"panel:<alias>"``).
+        seconds: compute seconds per stage, summed over the workers that ran its tasks
+            (``"per-series models"``, ``"panel:<alias>"``; stages run side by side), and
+            ``"wall"``, the wall time of the whole run.
         cached_chunks: chunks read from the cache instead of computed.
     """
 

@@ -1,9 +1,9 @@
-"""Shrinkage toward equal weights is chosen on a validation origin inside the training data."""
+"""Pooling and shrinkage toward equal weights are chosen on a validation origin inside the training data."""
 
 import numpy as np
 
 from metacompose.agents import PPOAgent
-from metacompose.agents.selection import choose_shrinkage, shrink, validation_split
+from metacompose.agents.selection import choose_shrinkage, compose_weights, shrink, validation_split
 from metacompose.synthetic import make_synthetic_cube
 
 
@@ -28,13 +28,31 @@ def test_choose_shrinkage_prefers_the_policy_when_it_is_right_and_equal_weights_
     best = np.asarray(cube.meta["best_model"])
     right = np.eye(M)[best]                      # all weight on the accurate model
     wrong = np.eye(M)[(best + 1) % M]            # all weight on a noisy one
-    assert choose_shrinkage(right, sub, actual, mask)[0] == 0.0
-    assert choose_shrinkage(wrong, sub, actual, mask)[0] >= 0.75
+    assert choose_shrinkage(right, sub, actual, mask)[0] == (0.0, 0.0)
+    pooling, s = choose_shrinkage(wrong, sub, actual, mask)[0]
+    assert pooling == 0.0 and s >= 0.75
     np.testing.assert_allclose(shrink(right, 0.5).sum(axis=1), 1.0)
+
+
+def test_choose_shrinkage_pools_when_the_pooled_weights_are_right_and_not_when_they_are_wrong():
+    cube = make_synthetic_cube(n_series=64, n_origins=10, n_best=1, seed=2)  # model 0 is every series' best
+    sub, actual, mask = validation_split(cube)
+    S, _, M, _ = cube.shape
+    noisy = np.eye(M)[np.random.default_rng(0).integers(1, M, size=S)]      # per-series weights on noisy models
+    assert choose_shrinkage(noisy, sub, actual, mask, pooled=np.eye(M)[0])[0] == (1.0, 0.0)
+    right = np.eye(M)[np.zeros(S, dtype=int)]
+    assert choose_shrinkage(right, sub, actual, mask, pooled=np.eye(M)[1])[0] == (0.0, 0.0)
+    w = compose_weights(noisy, np.eye(M)[0], 0.5, 0.25)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    np.testing.assert_allclose(w[:, 0], 0.75 * 0.5 + 0.25 / M)
 
 
 def test_ppo_keeps_its_learned_weights_when_validation_supports_them():
     cube = make_synthetic_cube(n_series=64, n_origins=10, seed=0)
     agent = PPOAgent(total_timesteps=20_000).fit(cube)
-    assert agent.shrinkage <= 0.5 and set(agent.shrinkage_scores_) == {0.0, 0.25, 0.5, 0.75, 1.0}
-    assert agent.shrinkage_scores_[agent.shrinkage] < agent.shrinkage_scores_[1.0]
+    grid = (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert agent.shrinkage <= 0.5 and set(agent.shrinkage_scores_) == {(p, s) for p in grid for s in grid}
+    assert agent.shrinkage_scores_[(agent.pooling, agent.shrinkage)] < agent.shrinkage_scores_[(0.0, 1.0)]
+    # the synthetic cube's best model differs by series, so the per-series weights beat pooled ones
+    assert agent.pooling < 1.0
+    assert agent.shrinkage_scores_[(0.0, 0.0)] < agent.shrinkage_scores_[(1.0, 0.0)]
