@@ -236,20 +236,22 @@ def backtest(
                 tasks.append(("panel", j, k, rows))
                 jobs.append(delayed(_panel_fit)(models[j], [ys[i][: origins[i, k]] for i in rows], h, panel_timeout))
     for c, rng in enumerate(chunks):
-        path = cache / f"chunk-{_key(spec, origins[rng.start:rng.stop], *[ys[i] for i in rng])}.npz" if cache is not None else None
+        key = _key(spec, origins[rng.start:rng.stop], *[ys[i] for i in rng])
+        path = cache / f"chunk-{key}.npz" if cache is not None else None
         cached = _load_npz(path, names)
         if cached is not None:
             results[c] = cached
             report.cached_chunks += 1
             continue
-        tasks.append(("chunk", c, path, None))
+        tasks.append(("chunk", c, path))
         jobs.append(delayed(_series_chunk)([ys[i] for i in rng], ids[rng.start:rng.stop],
                                            origins[rng.start:rng.stop], local_models, h, m, timeout))
     busy = {"per-series models": 0.0, **{f"panel:{models[j].alias}": 0.0 for j in panel}}
     out = _parallel(n_jobs, backend)(jobs) if jobs else iter(())
-    for task, (res, secs) in zip(tasks, _bar(out, progress, total=len(jobs), desc="backtest", unit="task")):
+    # the bar comes first in zip, so that it is run to its end and closes at 100%
+    for (res, secs), task in zip(_bar(out, progress, total=len(jobs), desc="backtest", unit="task"), tasks):
         if task[0] == "chunk":
-            _, c, path, _ = task
+            _, c, path = task
             results[c] = res
             busy["per-series models"] += secs
             _save_npz(path, dict(zip(names, res)))

@@ -131,8 +131,14 @@ class Composer:
         return self
 
     def _finish(self) -> None:
-        self.weights_ = np.asarray(self.agent_.weights(self.cube_)[:, -1], dtype=np.float64)
-        self.forecast_ = np.asarray(self.agent_.combine(self.cube_)[:, -1], dtype=np.float64)
+        from metacompose.agents.base import CompositionAgent, weighted_forecasts
+
+        w = np.asarray(self.agent_.weights(self.cube_), dtype=np.float64)
+        self.weights_ = w[:, -1]
+        if type(self.agent_).combine is CompositionAgent.combine:  # the weights applied: no second weights() call
+            self.forecast_ = weighted_forecasts(w[:, -1:], self.cube_.forecasts[:, -1:])[:, 0]
+        else:  # an agent with its own combination (e.g. the exact median)
+            self.forecast_ = np.asarray(self.agent_.combine(self.cube_)[:, -1], dtype=np.float64)
 
     def predict(self) -> pd.DataFrame:
         """Forecasts for the ``h`` steps after each series' end.

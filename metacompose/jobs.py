@@ -98,6 +98,11 @@ def run_m3(
              f"{div['max_entropy']:.3f}); exactly equal weights in {100 * div['share_equal']:.1f}% of series; "
              f"elsewhere the top model differs from the pool's best single model in "
              f"{100 * div['share_top_differs']:.1f}% of series, {div['distinct_top_models']} distinct top models")
+        pooled = getattr(comp.agent_, "pooled_weights_", None)
+        if pooled is not None:
+            echo(f"PPO weights pulled toward its pooled weights by {comp.agent_.pooling:g} and toward equal weights by "
+                 f"{comp.agent_.shrinkage:g} (chosen on the validation origin); pooled weights: "
+                 + ", ".join(f"{a} {w:.2f}" for a, w in zip(cube.models, pooled)))
         fc = comp.predict()
         fc.to_csv(out / f"forecasts_{subset}.csv", index=False)
         cube.save(out / f"cube_{subset}")

@@ -1,11 +1,11 @@
-"""The backtest's chunks of series on a Dask cluster give exactly the local cube."""
+"""The backtest's tasks (chunks of series, panel fits) on a Dask cluster give exactly the local cube."""
 
 import numpy as np
 import pytest
 
 from metacompose.backtest import backtest
 from metacompose.errors import InputError
-from metacompose.models import build_pool
+from metacompose.models import MLP, build_pool
 
 distributed = pytest.importorskip("distributed")
 
@@ -17,22 +17,23 @@ def _panel(n=40, seed=0):
 
 def test_dask_backtest_equals_local_cube(tmp_path):
     ys = _panel()
-    pool = build_pool(["Naive", "SeasonalNaive", "Theta"], 4)
+    pool = build_pool(["Naive", "SeasonalNaive", "Theta"], 4) + [MLP(4, hidden=(16,), steps=30)]
     kw = dict(horizon=4, season_length=4, n_origins=3)
     local, rep_local = backtest(ys, pool, **kw)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=40) as cluster, distributed.Client(cluster) as client:
         with distributed.get_task_stream(client) as stream:
             remote, rep_remote = backtest(ys, pool, backend="dask", cache_dir=tmp_path, **kw)
-        # the chunks of series really ran as tasks on the cluster's workers
+        # the chunks of series and the panel fits really ran as tasks on the cluster's workers
         assert any("_series_chunk" in t["key"] for t in stream.data)
+        assert any("_panel_fit" in t["key"] for t in stream.data)
     assert remote.shape == local.shape and rep_remote.n_fallbacks == rep_local.n_fallbacks
     for name in local._ARRAYS:
         np.testing.assert_array_equal(getattr(remote, name), getattr(local, name), err_msg=name)
     assert remote.series_ids == local.series_ids and remote.models == local.models
     # the cache written through the cluster is read back by a local run
     again, rep = backtest(ys, pool, cache_dir=tmp_path, **kw)
-    assert rep.cached_chunks == 2
+    assert rep.cached_chunks == 3  # two chunks of series and the MLP's panel file
     np.testing.assert_array_equal(again.forecasts, local.forecasts)
 
 

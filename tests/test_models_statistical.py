@@ -1,13 +1,14 @@
-"""Behaviour of the statistical forecasters ARIMA, ETS and Theta (metacompose.models.statistical)."""
+"""Behaviour of the statistical forecasters ARIMA, ETS and Theta (metacompose.models.arima, .statistical)."""
 
 import json
 
 import numpy as np
 import pytest
 
-import metacompose.models.statistical as st
+import metacompose.models.arima as ar
 from metacompose.errors import ForecastError, SeriesTooShortError
-from metacompose.models.statistical import ARIMA, ETS, Theta, SeasonalAdjustment, seasonality_test
+from metacompose.models.arima import ARIMA
+from metacompose.models.statistical import ETS, Theta, SeasonalAdjustment, seasonality_test
 
 MODELS = (ARIMA, ETS, Theta)
 
@@ -103,7 +104,7 @@ def test_arima_fit_error_propagates(monkeypatch):
         def __init__(self, *args, **kwargs):
             raise RuntimeError("statsmodels failed")
 
-    monkeypatch.setattr(st, "_SMARIMA", Boom)
+    monkeypatch.setattr(ar, "_SMARIMA", Boom)
     with pytest.raises(RuntimeError, match="statsmodels failed"):
         ARIMA().fit(trend_series(n=30))
 
@@ -119,7 +120,7 @@ def arma11(n=150, phi=0.6, theta=0.4, mu=5.0, seed=5):
 
 def test_css_fit_reaches_a_minimum_of_the_sum_of_squares():
     w = arma11()
-    fit = st._css_fit(w, 1, 1, True, 2)
+    fit = ar._css_fit(w, 1, 1, True, 2)
     assert fit is not None
     sse, mu, phi, theta = fit
     assert abs(phi[0] - 0.6) < 0.2 and abs(theta[0] - 0.4) < 0.2 and abs(mu - 5.0) < 0.5
@@ -127,15 +128,15 @@ def test_css_fit_reaches_a_minimum_of_the_sum_of_squares():
         for step in (1e-3, -1e-3):
             par = np.r_[mu, phi, theta]
             par[k] += step
-            e = st.lfilter(np.r_[1.0, -par[1]], np.r_[1.0, par[2]], w - par[0])[2:]
+            e = ar.lfilter(np.r_[1.0, -par[1]], np.r_[1.0, par[2]], w - par[0])[2:]
             assert float(e @ e) >= sse * (1 - 1e-9)
 
 
 def test_css_fit_skips_non_stationary_candidates():
     rng = np.random.default_rng(5)
     walk = rng.normal(size=50).cumsum() * 0.2 + rng.normal(size=50)  # CSS optimum: AR coefficient 1.03
-    assert st._css_fit(walk, 1, 2, True, 2) is None
-    assert st._css_fit(walk, 0, 1, True, 2) is not None
+    assert ar._css_fit(walk, 1, 2, True, 2) is None
+    assert ar._css_fit(walk, 0, 1, True, 2) is not None
 
 
 # -- ETS ----------------------------------------------------------------------------------------

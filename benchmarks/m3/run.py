@@ -1,7 +1,8 @@
 """Accuracy benchmark on all of M3: the composer and its baselines next to the published anchors.
 
 Runs ``metacompose.jobs.run_m3`` on the four M3 subsets (the test part is used only to
-score), then writes ``benchmarks/RESULTS.md`` with the per-subset table, the point-weighted
+score), then writes the ``accuracy`` section of ``benchmarks/RESULTS.md`` (the other
+sections are kept) with the per-subset table, the point-weighted
 total (series x horizon), the published rows of DESIGN.md, the machine and the wall time.
 
     python benchmarks/m3/run.py [--seed 0] [--n-jobs 2] [--max-series N] [--out benchmarks/m3/out]
@@ -12,12 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from metacompose.jobs import run_m3
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)
 
 PUBLISHED = pd.DataFrame(
     {"yearly": [17.88, 16.90, 17.14, 15.93], "quarterly": [9.95, 8.96, 9.77, 8.84],
@@ -59,7 +64,7 @@ def main(argv=None) -> pd.DataFrame:
     smape_md = markdown(pd.concat([table, PUBLISHED]).round(2))
     mase_md = markdown(mase.round(3))
     cmd = "python benchmarks/m3/run.py " + " ".join(argv or [])
-    text = f"""# M3 accuracy benchmark
+    text = f"""## M3 accuracy benchmark
 
 Command: `{cmd.strip()}` (seed {args.seed}, {args.n_jobs} jobs{'' if args.max_series is None else f', first {args.max_series} series per subset'}).
 Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU.
@@ -69,20 +74,20 @@ The agents are trained per subset on the backtest origins inside the training pa
 test part is used only for the scores below. sMAPE in percent (M3/M4 definition); MASE with
 the seasonal-naive scale (Hyndman & Koehler 2006). "all" weights each subset by series x horizon.
 
-## sMAPE
+### sMAPE
 
 {smape_md}
 
-## MASE
+### MASE
 
 {mase_md}
 
-## Run log
+### Run log
 
 ```
 """ + "\n".join(lines) + "\n```\n"
-    Path(args.results).write_text(text)
-    print(f"wrote {args.results}")
+    write_section(args.results, "accuracy", text)
+    print(f"wrote the accuracy section of {args.results}")
     return res
 
 

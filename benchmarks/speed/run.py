@@ -34,6 +34,9 @@ import numpy as np
 
 from metacompose.models import DEFAULT_POOL
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)
+
 DEFAULT_MODELS = list(DEFAULT_POOL)  # the main job's pool
 
 
@@ -201,41 +204,56 @@ def main(argv=None) -> dict:
     ap.add_argument("--scale-subset", default="yearly")
     ap.add_argument("--skip-compare", action="store_true", help="only the scale curve")
     ap.add_argument("--json", default=None, help="write all results here")
+    ap.add_argument("--results", default=None,
+                    help="also write the printed tables into the 'speed' section of this file (benchmarks/RESULTS.md)")
     ap.add_argument("--side", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--resample", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.side:
         _child(args)
         return {}
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, load average {os.getloadavg()}; "
+    lines: list[str] = []
+
+    def echo(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    echo(f"machine: {platform.platform()}, {os.cpu_count()} cores, load average {os.getloadavg()}; "
           f"python {platform.python_version()}; n_jobs {args.n_jobs}; seed {args.seed}; pool {args.models}; "
-          f"subsets {args.subsets}; max_series {args.max_series}", flush=True)
+         f"subsets {args.subsets}; max_series {args.max_series}")
     results: dict = {}
     if not args.skip_compare:
         for side in ("metacompose", "statsforecast"):
             results[side] = _spawn(args, side, args.subsets)
-        _print_compare(results, args.subsets)
+        _print_compare(results, args.subsets, echo)
     if args.scale:
         results["scale"] = {}
-        print(f"\nscale curve: metacompose pipeline on N series resampled from M3 {args.scale_subset}", flush=True)
-        print(f"{'N':>7} {'backtest s':>11} {'agent s':>8} {'forecast s':>10} {'total s':>8} {'ms/series':>10} "
+        echo(f"\nscale curve: metacompose pipeline on N series resampled from M3 {args.scale_subset}")
+        echo(f"{'N':>7} {'backtest s':>11} {'agent s':>8} {'forecast s':>10} {'total s':>8} {'ms/series':>10} "
               f"{'peak MiB':>9}")
         for n in args.scale:
             r = _spawn(args, "metacompose", [args.scale_subset], resample=n)
             sec = r[args.scale_subset]["seconds"]
             tot = sum(sec.values())
             results["scale"][n] = {**sec, "total": tot, "peak_mib": r["_peak_mib"]}
-            print(f"{n:>7} {sec['backtest']:>11.1f} {sec['agent']:>8.1f} {sec['forecast']:>10.3f} {tot:>8.1f} "
-                  f"{1000 * tot / n:>10.1f} {r['_peak_mib']:>9.0f}", flush=True)
+            echo(f"{n:>7} {sec['backtest']:>11.1f} {sec['agent']:>8.1f} {sec['forecast']:>10.3f} {tot:>8.1f} "
+                 f"{1000 * tot / n:>10.1f} {r['_peak_mib']:>9.0f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
+    if args.results:
+        cmd = "python benchmarks/speed/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        body = (f"## Speed: metacompose's pipeline against statsforecast's AutoETS + AutoTheta + AutoARIMA\n\n"
+                f"Command: `{cmd.strip()}` ({time.strftime('%Y-%m-%d')}). Method and history: "
+                f"`benchmarks/speed/RESULTS.md`.\n\n```\n" + "\n".join(lines).strip("\n") + "\n```\n")
+        write_section(args.results, "speed", body)
+        print(f"wrote the speed section of {args.results}")
     return results
 
 
-def _print_compare(results: dict, subsets) -> None:
-    print(f"\n{'subset':>10} {'side':>14} {'series':>7} {'backtest s':>11} {'agent s':>8} {'forecast s':>10} "
-          f"{'total s':>8} {'sMAPE':>7} {'MASE':>6}")
+def _print_compare(results: dict, subsets, echo=print) -> None:
+    echo(f"\n{'subset':>10} {'side':>14} {'series':>7} {'backtest s':>11} {'agent s':>8} {'forecast s':>10} "
+         f"{'total s':>8} {'sMAPE':>7} {'MASE':>6}")
     totals = {}
     for side, res in results.items():
         totals[side] = 0.0
@@ -244,14 +262,14 @@ def _print_compare(results: dict, subsets) -> None:
             sec = r["seconds"]
             tot = sum(sec.values())
             totals[side] += tot
-            print(f"{subset:>10} {side:>14} {r['n_series']:>7} {sec.get('backtest', 0):>11.1f} "
-                  f"{sec.get('agent', 0):>8.1f} {sec['forecast']:>10.2f} {tot:>8.1f} {r['sMAPE']:>7.3f} "
-                  f"{r['MASE']:>6.3f}")
+            echo(f"{subset:>10} {side:>14} {r['n_series']:>7} {sec.get('backtest', 0):>11.1f} "
+                 f"{sec.get('agent', 0):>8.1f} {sec['forecast']:>10.2f} {tot:>8.1f} {r['sMAPE']:>7.3f} "
+                 f"{r['MASE']:>6.3f}")
     mc, sf = results["metacompose"], results["statsforecast"]
     rate = np.mean([mc[s]["ppo_steps_per_s"] for s in subsets])
-    print(f"\ntotal: metacompose {totals['metacompose']:.1f} s (peak {mc['_peak_mib']:.0f} MiB), statsforecast "
-          f"{totals['statsforecast']:.1f} s (peak {sf['_peak_mib']:.0f} MiB); ratio metacompose / statsforecast = "
-          f"{totals['metacompose'] / totals['statsforecast']:.3f}; PPO training {rate:.0f} steps/s", flush=True)
+    echo(f"\ntotal: metacompose {totals['metacompose']:.1f} s (peak {mc['_peak_mib']:.0f} MiB), statsforecast "
+         f"{totals['statsforecast']:.1f} s (peak {sf['_peak_mib']:.0f} MiB); ratio metacompose / statsforecast = "
+         f"{totals['metacompose'] / totals['statsforecast']:.3f}; PPO training {rate:.0f} steps/s")
 
 
 if __name__ == "__main__":

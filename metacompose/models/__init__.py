@@ -12,7 +12,8 @@ from metacompose.errors import InputError, UnknownModelError
 from metacompose.models.base import Forecaster, PanelForecaster, check_horizon, check_series
 from metacompose.models.naive import Naive, SeasonalNaive
 from metacompose.models.neural import LSTM, MLP
-from metacompose.models.statistical import ARIMA, ETS, Theta
+from metacompose.models.arima import ARIMA
+from metacompose.models.statistical import ETS, Theta
 
 REGISTRY: dict[str, type[Forecaster]] = {
     cls.alias: cls for cls in (Naive, SeasonalNaive, ARIMA, ETS, Theta, MLP, LSTM)
