@@ -14,7 +14,7 @@ import torch
 
 from metacompose.errors import FileFormatError
 from metacompose.metaopt import meta_train_tasks, save_weights
-from metacompose.metaopt.meta_train import load_checkpoint
+from metacompose.metaopt.checkpoint import load_checkpoint
 
 torch.set_num_threads(1)
 

@@ -18,14 +18,13 @@ Scheme (persistent truncated unrolls, as in learned_optimization's ``TruncatedSt
   meta-update and restarts the offending slots (NaN/divergence guard); a slot whose training
   loss exceeds ``diverge_factor`` x its start is restarted too. Checkpoints every
   ``checkpoint_every`` meta-iterations.
-* Resumable: a checkpoint (:func:`save_checkpoint`) holds the complete training state, so
+* Resumable: a checkpoint (:func:`~metacompose.metaopt.checkpoint.save_checkpoint`) holds the complete training state, so
   ``resume=True`` after the process was killed continues exactly where the checkpoint was
   taken; the resumed run gives the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from pathlib import Path
@@ -34,74 +33,10 @@ import numpy as np
 import torch
 
 from ..errors import FileFormatError, InputError
-from .io import load_arrays, save_arrays, save_weights
+from .checkpoint import _resume_state, _tasks_fingerprint, _u8, save_checkpoint
+from .io import save_weights
 from .network import OptimizerNet, init_state
 from .tasks import DEFAULT_HIDDEN, TaskSet, get_model, loss_fns, make_tasks, run_inner
-
-
-CHECKPOINT_KIND = "meta_train_checkpoint"
-
-
-def _tasks_fingerprint(tasks: TaskSet) -> str:
-    """SHA-256 of a task family's arrays (identifies the training data in a checkpoint)."""
-    h = hashlib.sha256()
-    for name in ("X_tr", "Y_tr", "M_tr", "X_va", "Y_va", "M_va"):
-        a = np.ascontiguousarray(getattr(tasks, name).detach().cpu().numpy())
-        h.update(name.encode())
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def save_checkpoint(path, *, net: OptimizerNet, meta_opt: torch.optim.Optimizer, iteration: int,
-                    gen: torch.Generator, slots: dict, train_config: dict, hist: dict) -> Path:
-    """Write the complete meta-training state to ``path`` (pickle-free ``.npz``, atomic).
-
-    Arrays: ``net:<name>`` (network weights), ``opt:<i>:<name>`` (Adam state of parameter i),
-    ``rng:gen`` / ``rng:torch`` (state of the training generator and of torch's global
-    generator, uint8 bytes stored exactly as float32), ``slot:idx``, ``slot:tstep``,
-    ``slot:ref``, ``slot:ref_tr`` (task index, offset in the unroll and reference losses of the B
-    slots), ``slot:p:<name>`` and ``slot:s:<name>:<acc>`` (carried inner parameters and
-    accumulators). Header meta: ``iteration``, ``train_config`` (checked on resume),
-    ``net_config`` and the history so far.
-    """
-    arrays = {f"net:{k}": v.detach().cpu().numpy() for k, v in net.state_dict().items()}
-    opt_sd = meta_opt.state_dict()
-    for i, st in opt_sd["state"].items():
-        for name, v in st.items():
-            arrays[f"opt:{i}:{name}"] = torch.as_tensor(v).detach().cpu().numpy()
-    arrays["rng:gen"] = gen.get_state().numpy()
-    arrays["rng:torch"] = torch.get_rng_state().numpy()
-    for k in ("idx", "tstep", "ref", "ref_tr"):
-        arrays[f"slot:{k}"] = slots[k].detach().cpu().numpy()
-    for k, v in slots["params"].items():
-        arrays[f"slot:p:{k}"] = v.detach().cpu().numpy()
-    for k, st in slots["state"].items():
-        for a, v in st.items():
-            arrays[f"slot:s:{k}:{a}"] = v.detach().cpu().numpy()
-    meta = {"iteration": int(iteration), "checkpoint": True, "train_config": train_config,
-            "net_config": net.config(),
-            "hist": {"meta_loss": [float(x) for x in hist["meta_loss"]], "skipped": int(hist["skipped"]),
-                     "restarts_diverged": int(hist["restarts_diverged"])}}
-    return save_arrays(path, arrays, kind=CHECKPOINT_KIND, config=net.config(), meta=meta)
-
-
-def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a checkpoint written by :func:`save_checkpoint`: ``(arrays, header)``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        FileFormatError: not a meta-training checkpoint (e.g. plain weights), or corrupt.
-    """
-    arrays, header = load_arrays(path, kind=CHECKPOINT_KIND)
-    meta = header.get("meta", {})
-    if not isinstance(meta.get("iteration"), int) or not isinstance(meta.get("train_config"), dict):
-        raise FileFormatError(f"{path}: checkpoint header lacks iteration/train_config")
-    return arrays, header
-
-
-def _u8(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(a).round().astype(np.uint8))
 
 
 def tune_adam_lr(tasks: TaskSet, model: str = "mlp", steps: int = 100,
@@ -149,41 +84,6 @@ def meta_loss_of(net: OptimizerNet, tasks: TaskSet, model: str = "mlp", steps: i
     return float(torch.nan_to_num(ratio, nan=10.0, posinf=10.0).clamp(max=10.0).mean())
 
 
-def _resume_state(path, tasks, train_config, net, mode, adam_lr, net_hidden, step_scale) -> dict:
-    """Load a checkpoint for ``resume`` and check it against the current configuration."""
-    from .network import OptimizerNet as _Net
-
-    arrays, header = load_checkpoint(path)
-    meta = header["meta"]
-    saved = meta["train_config"]
-    diff = {k: (saved.get(k), v) for k, v in train_config.items() if saved.get(k) != v}
-    if diff:
-        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
-        raise FileFormatError(f"{path}: checkpoint was written with another configuration ({detail}); "
-                              "delete it or pass resume=False")
-    cfg = meta.get("net_config", header.get("config", {}))
-    if net is not None:
-        if net.config() != cfg:
-            raise FileFormatError(f"{path}: checkpoint network config {cfg} differs from the given "
-                                  f"net's {net.config()}")
-    else:
-        want = {"mode": mode, "hidden": net_hidden, "step_scale": float(step_scale)}
-        if adam_lr is not None:
-            want["adam_lr"] = float(adam_lr)
-        bad = {k: (cfg.get(k), v) for k, v in want.items() if cfg.get(k) != v}
-        if bad:
-            detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(bad.items()))
-            raise FileFormatError(f"{path}: checkpoint network has another configuration ({detail})")
-    try:
-        net = net if net is not None else _Net(**cfg)
-        sd = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net:")}
-        net.load_state_dict(sd, strict=True)
-    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
-        raise FileFormatError(f"{path}: checkpoint weights do not fit the network ({exc})") from exc
-    return {"arrays": arrays, "iteration": int(meta["iteration"]), "train_config": saved,
-            "net": net, "hist": meta.get("hist", {})}
-
-
 def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None = None,
                      net: OptimizerNet | None = None, mode: str = "correction",
                      adam_lr: float | None = None, unroll_length: int = 100, truncation: int = 10,
@@ -212,7 +112,7 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
         diverge_factor: restart a slot whose training loss exceeds this multiple of its start.
         checkpoint_path: where to save checkpoints (``None``: no checkpoints): every
             ``checkpoint_every`` iterations and after the last one. A checkpoint holds the
-            whole training state (see :func:`save_checkpoint`): network weights, the
+            whole training state (see :func:`~metacompose.metaopt.checkpoint.save_checkpoint`): network weights, the
             meta-optimizer's Adam state, the iteration, the generators' states and the carried
             inner state of the B slots (parameters, accumulators, offsets, tasks).
         checkpoint_every: meta-iterations between checkpoints (0: only the final one).
