@@ -21,3 +21,21 @@ def make_frame(n_series=4, n=40, m=4, seed=0, start=1):
 @pytest.fixture
 def frame():
     return make_frame()
+
+
+def replace_npz_arrays(path, **arrays):
+    """Rewrite the ``.npz`` file at ``path`` with ``arrays`` replacing those of the same name."""
+    with np.load(path) as z:
+        kept = {k: z[k] for k in z.files}
+    np.savez(path, **{**kept, **arrays})
+
+
+@pytest.fixture
+def saved_cube(tmp_path):
+    """A small cube saved as ``tmp_path / "c"`` (``.json`` + ``.npz``); returns that base path."""
+    from metacompose.backtest import backtest
+    from metacompose.models import Naive
+
+    cube, _ = backtest([np.arange(30.0) + i for i in range(3)], [Naive()], 3, 1)
+    cube.save(tmp_path / "c")
+    return tmp_path / "c"

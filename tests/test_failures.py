@@ -54,7 +54,7 @@ class Overflows(Raises):
         self._last = 1e200
 
 
-class Sleeps(Forecaster):
+class Sleeps(Raises):
     """Sleeps ``seconds`` on series whose first value is 130 (series 3), else forecasts the last value."""
 
     alias = "Sleeps"
@@ -67,9 +67,6 @@ class Sleeps(Forecaster):
         if y[0] == 130.0:
             time.sleep(self.seconds)
         self._last = y[-1]
-
-    def _predict(self, h):
-        return np.full(h, self._last)
 
 
 class Spins(Raises):

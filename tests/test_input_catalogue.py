@@ -14,12 +14,10 @@ import pandas as pd
 import pytest
 
 from metacompose import Composer, FileFormatError, ForecastCube, InputError, NotFittedError, SeriesTooShortError
-from metacompose.backtest import backtest
 from metacompose.cli import main
 from metacompose.data import validate_frame
 from metacompose.metrics import mase, mase_scale, smape
-from metacompose.models import Naive
-from tests.conftest import make_frame
+from tests.conftest import make_frame, replace_npz_arrays
 
 CHEAP = ["Naive", "SeasonalNaive"]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_input.md"
@@ -344,13 +342,6 @@ def test_predict_before_fit():
 
 
 # --- saved files ---------------------------------------------------------------------------------
-@pytest.fixture
-def saved_cube(tmp_path):
-    cube, _ = backtest([np.arange(30.0) + i for i in range(3)], [Naive()], 3, 1)
-    cube.save(tmp_path / "c")
-    return tmp_path / "c"
-
-
 def test_corrupted_cube_file(saved_cube):
     saved_cube.with_suffix(".npz").write_bytes(b"\x00garbage" * 50)
     with pytest.raises(FileFormatError, match="corrupted or not a cube"):
@@ -387,19 +378,14 @@ def test_cube_from_a_newer_version(saved_cube):
 def test_cube_with_arrays_of_the_wrong_shape(saved_cube):
     npz = saved_cube.with_suffix(".npz")
     with np.load(npz) as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["scales"] = arrays["scales"][:1]
-    np.savez(npz, **arrays)
+        short = z["scales"][:1]
+    replace_npz_arrays(npz, scales=short)
     with pytest.raises(FileFormatError, match="scales has shape"):
         ForecastCube.load(saved_cube)
 
 
 def test_cube_holding_a_pickled_object_array(saved_cube):
-    npz = saved_cube.with_suffix(".npz")
-    with np.load(npz) as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["scales"] = np.array([{"a": 1}, None, 3], dtype=object)
-    np.savez(npz, **arrays)
+    replace_npz_arrays(saved_cube.with_suffix(".npz"), scales=np.array([{"a": 1}, None, 3], dtype=object))
     with pytest.raises(FileFormatError, match="corrupted or not a cube"):
         ForecastCube.load(saved_cube)
 

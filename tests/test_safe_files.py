@@ -17,7 +17,7 @@ import pytest
 from metacompose import Composer, FileFormatError, ForecastCube
 from metacompose.backtest import backtest
 from metacompose.models import Naive
-from tests.conftest import make_frame
+from tests.conftest import make_frame, replace_npz_arrays
 
 
 class Evil:
@@ -40,13 +40,6 @@ def npy_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def cube_path(tmp_path):
-    cube, _ = backtest([np.arange(30.0) + i for i in range(3)], [Naive()], 3, 1)
-    cube.save(tmp_path / "cube")
-    return tmp_path / "cube"
-
-
 def test_the_payload_is_really_malicious(tmp_path):
     marker = tmp_path / "pwned-by-pickle"
     pickle.loads(pickle.dumps(Evil(marker)))
@@ -56,23 +49,19 @@ def test_the_payload_is_really_malicious(tmp_path):
     assert marker.exists()  # what loading with allow_pickle=True would do
 
 
-def test_cube_with_a_pickled_object_array_is_refused(cube_path, tmp_path):
+def test_cube_with_a_pickled_object_array_is_refused(saved_cube, tmp_path):
     marker = tmp_path / "pwned"
-    npz = cube_path.with_suffix(".npz")
-    with np.load(npz) as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["scales"] = evil_object_array(marker)
-    np.savez(npz, **arrays)
+    replace_npz_arrays(saved_cube.with_suffix(".npz"), scales=evil_object_array(marker))
     with pytest.raises(FileFormatError, match="Object arrays cannot be loaded when allow_pickle=False"):
-        ForecastCube.load(cube_path)
+        ForecastCube.load(saved_cube)
     assert not marker.exists()
 
 
-def test_cube_replaced_by_a_raw_pickle_is_refused(cube_path, tmp_path):
+def test_cube_replaced_by_a_raw_pickle_is_refused(saved_cube, tmp_path):
     marker = tmp_path / "pwned"
-    cube_path.with_suffix(".npz").write_bytes(pickle.dumps({"forecasts": Evil(marker)}))
+    saved_cube.with_suffix(".npz").write_bytes(pickle.dumps({"forecasts": Evil(marker)}))
     with pytest.raises(FileFormatError, match="corrupted or not a cube"):
-        ForecastCube.load(cube_path)
+        ForecastCube.load(saved_cube)
     assert not marker.exists()
 
 
@@ -80,11 +69,7 @@ def test_composer_holding_a_malicious_cube_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     Composer(models=["Naive", "SeasonalNaive"], agent="equal", horizon=4, season_length=4).fit(make_frame()).save(
         tmp_path / "comp")
-    npz = tmp_path / "comp" / "cube.npz"
-    with np.load(npz) as z:
-        arrays = {k: z[k] for k in z.files}
-    arrays["forecasts"] = evil_object_array(marker)
-    np.savez(npz, **arrays)
+    replace_npz_arrays(tmp_path / "comp" / "cube.npz", forecasts=evil_object_array(marker))
     with pytest.raises(FileFormatError):
         Composer.load(tmp_path / "comp")
     assert not marker.exists()
@@ -128,10 +113,10 @@ def test_malicious_backtest_cache_file_is_recomputed_not_loaded(tmp_path):
 
 
 @pytest.mark.parametrize("version", [2, 99])
-def test_files_from_a_newer_version_are_refused(cube_path, tmp_path, version):
-    hdr = cube_path.with_suffix(".json")
+def test_files_from_a_newer_version_are_refused(saved_cube, tmp_path, version):
+    hdr = saved_cube.with_suffix(".json")
     header = json.loads(hdr.read_text())
     header["version"] = version
     hdr.write_text(json.dumps(header))
     with pytest.raises(FileFormatError, match=f"version {version} is newer.*upgrade metacompose"):
-        ForecastCube.load(cube_path)
+        ForecastCube.load(saved_cube)
