@@ -109,9 +109,14 @@ class PPOAgent(CompositionAgent):
             p * pooled_weights_) + s / M`` (``p = s = 0``: the policy's own per-series
             weights; ``s = 1``: equal weights).
         select_shrinkage: choose ``pooling`` and ``shrinkage`` in ``fit`` on a validation
-            origin inside the training data (:mod:`metacompose.agents.selection`); the scores
-            are kept in ``shrinkage_scores_``, keyed by ``(pooling, shrinkage)``. Costs a
-            second, smaller PPO training.
+            origin inside the training data (:mod:`metacompose.agents.selection`), scored in
+            ``reward_metric``; the scores are kept in ``shrinkage_scores_``, keyed by
+            ``(pooling, shrinkage)``, and the whole choice in ``selection_``. Costs a second,
+            smaller PPO training.
+        selection_alpha: significance level of the selection's guard: the best pair replaces
+            equal weights only when a one-sided paired t-test over the validation series says
+            it is more accurate at this level (:func:`~metacompose.agents.selection.choose_shrinkage`);
+            None keeps the best pair whatever the evidence.
 
     Raises:
         InputError: an argument is out of range.
@@ -151,6 +156,7 @@ class PPOAgent(CompositionAgent):
         shrinkage: float = 0.0,
         pooling: float = 0.0,
         select_shrinkage: bool = True,
+        selection_alpha: float | None = 0.05,
         checkpoint_path: str | None = None,
         checkpoint_freq: int = 20_000,
     ) -> None:
@@ -202,7 +208,12 @@ class PPOAgent(CompositionAgent):
             raise InputError(f"pooling must lie in [0, 1], got {pooling!r}")
         self.pooling = float(pooling)
         self.select_shrinkage = bool(select_shrinkage)
+        if selection_alpha is not None and not (isinstance(selection_alpha, (int, float))
+                                                and 0.0 < selection_alpha < 1.0):
+            raise InputError(f"selection_alpha must lie in (0, 1) or be None, got {selection_alpha!r}")
+        self.selection_alpha = None if selection_alpha is None else float(selection_alpha)
         self.shrinkage_scores_: dict[tuple[float, float], float] = {}
+        self.selection_ = None
         self.pooled_weights_: np.ndarray | None = None
         self.checkpoint_path = None if checkpoint_path is None else str(checkpoint_path)
         self.checkpoint_freq = _int("checkpoint_freq", checkpoint_freq, 1)
@@ -222,7 +233,7 @@ class PPOAgent(CompositionAgent):
             "min_improvement": self.min_improvement, "vec_env": self.vec_env,
             "progress_bar": self.progress_bar, "device": self.device, "torch_threads": self.torch_threads,
             "verbose": self.verbose, "shrinkage": self.shrinkage, "pooling": self.pooling,
-            "select_shrinkage": self.select_shrinkage,
+            "select_shrinkage": self.select_shrinkage, "selection_alpha": self.selection_alpha,
             "checkpoint_path": self.checkpoint_path, "checkpoint_freq": self.checkpoint_freq,
         }
 
@@ -240,7 +251,9 @@ class PPOAgent(CompositionAgent):
             ``self``, with ``policy_`` (the trained ``ActorCriticPolicy``), ``model_`` (the
             stable-baselines3 ``PPO``), ``models_``, ``feature_names_``, ``obs_dim_`` and
             ``timesteps_`` (steps actually trained), ``learn_seconds_`` (wall time of
-            ``PPO.learn``) and ``train_reward_`` (the early-stopping scores, or None).
+            ``PPO.learn``), ``train_reward_`` (the early-stopping scores, or None) and, when
+            ``select_shrinkage`` found a validation origin, ``selection_`` (a
+            :class:`~metacompose.agents.selection.Selection`: choice, scores, best pair, p-value).
 
         Raises:
             InputError: ``cube`` is not a ForecastCube or has no backtest origin.
@@ -253,8 +266,10 @@ class PPOAgent(CompositionAgent):
                 params = {**self.get_params(), "shrinkage": 0.0, "pooling": 0.0, "select_shrinkage": False,
                           "checkpoint_path": None}
                 probe = PPOAgent(**params).fit(sub)
-                (self.pooling, self.shrinkage), self.shrinkage_scores_ = choose_shrinkage(
-                    probe.weights(sub)[:, -1], sub, actual, mask, pooled=probe.pooled_weights_)
+                self.selection_ = choose_shrinkage(
+                    probe.weights(sub)[:, -1], sub, actual, mask, pooled=probe.pooled_weights_,
+                    metric=self.reward_metric, alpha=self.selection_alpha)
+                (self.pooling, self.shrinkage), self.shrinkage_scores_ = self.selection_.choice, self.selection_.scores
         with _torch_threads(self.torch_threads):
             return self._fit(cube)
 

@@ -16,8 +16,14 @@ real forecast is made, one horizon earlier, inside the training data:
   where the training data end), playing the final origin;
 * the agent is trained on the backtest origins whose horizons end at or before the
   validation origin (``o_k + H <= o_val``), so no target it learns from lies after it;
-* each ``(p, s)`` in the grid is scored by the MASE of the composed forecast at the validation
-  origin, and the best pair (on a tie, the larger ``s``, then the larger ``p``) is kept.
+* each ``(p, s)`` in the grid is scored by the error of the composed forecast at the validation
+  origin, in the agent's reward metric (MASE or sMAPE), and the best pair is found (on a tie,
+  the larger ``s``, then the larger ``p``);
+* the best pair is kept only if it beats equal weights *significantly*: a one-sided paired
+  t-test over the validation series (a cross-sectional Diebold-Mariano comparison, Diebold &
+  Mariano 1995) at level ``alpha`` (0.05 by default); otherwise equal weights are used. One
+  validation origin is little evidence, and a grid minimum is biased toward the grid's
+  learned end, so a gain within noise is not taken (the combination puzzle again).
 
 Nothing after the training data is used (M3's test part never). Observed on M3 yearly: a
 validation origin whose horizon overlaps the training origins' targets favoured the
@@ -25,7 +31,9 @@ policy by 8% while the policy lost to equal weights out of sample, hence the gap
 validation origin (seed 0, 100k steps), the per-series weights scored MASE 3.480 / 1.112 /
 0.892 / 1.831 on yearly / quarterly / monthly / other, the pooled weights 3.278 / 1.081 /
 0.855 / 1.883 and equal weights 3.297 / 1.101 / 0.860 / 1.946: per-series weights won only on
-other, pooled weights beat equal weights everywhere, hence the second target.
+other, pooled weights beat equal weights everywhere, hence the second target. The same run's
+paired differences gave one-sided p-values of about 0.05 on yearly (pooled vs equal weights,
+MASE 3.276 vs 3.297 over 645 series) and below 0.01 on the other three subsets.
 """
 
 from __future__ import annotations
@@ -33,14 +41,18 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
 from metacompose.agents.base import weighted_forecasts
 from metacompose.cube import ForecastCube
+from metacompose.errors import InputError
+from metacompose.metrics import mase, smape
 
 SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 POOLING_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+DEFAULT_ALPHA = 0.05
 
 
 def validation_split(cube: ForecastCube) -> tuple[ForecastCube, np.ndarray, np.ndarray] | None:
@@ -104,10 +116,35 @@ def compose_weights(weights: np.ndarray, pooled: np.ndarray | None, pooling: flo
     return shrink(w, s)
 
 
+class Selection(NamedTuple):
+    """What :func:`choose_shrinkage` chose and why.
+
+    Attributes:
+        choice: ``(pooling, shrinkage)`` to use at the final origin.
+        scores: every pair's mean validation error (``metric`` units), keyed by ``(pooling, shrinkage)``.
+        best: the pair with the lowest mean error.
+        p_value: one-sided p-value of the paired t-test "``best`` is more accurate than equal
+            weights" over the validation series (1.0 when ``best`` is equal weights).
+    """
+
+    choice: tuple[float, float]
+    scores: dict[tuple[float, float], float]
+    best: tuple[float, float]
+    p_value: float
+
+
+def _errors(actual: np.ndarray, comp: np.ndarray, scale: np.ndarray, metric: str) -> np.ndarray:
+    """Per-series mean error over the horizon, ``(S',)``: MASE (``scale`` units) or sMAPE (percent)."""
+    if metric == "smape":
+        return smape(actual, comp, axis=1)
+    return mase(actual, comp, scale[:, None], axis=1)
+
+
 def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.ndarray, mask: np.ndarray,
                      grid=SHRINKAGE_GRID, pooled: np.ndarray | None = None, pooling_grid=POOLING_GRID,
-                     ) -> tuple[tuple[float, float], dict[tuple[float, float], float]]:
-    """Score each ``(pooling, shrinkage)`` pair on the validation origin.
+                     metric: str = "mase", alpha: float | None = DEFAULT_ALPHA) -> Selection:
+    """Score each ``(pooling, shrinkage)`` pair on the validation origin; keep equal weights
+    unless the best pair beats them significantly.
 
     Args:
         policy_weights: ``(S, M)`` the policy's weights at the sub-cube's final origin.
@@ -115,20 +152,46 @@ def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.n
         grid: shrinkage values (toward equal weights) in ``[0, 1]``.
         pooled: the policy's pooled weights ``(M,)``; None scores pooling 0 only.
         pooling_grid: pooling values (toward ``pooled``) in ``[0, 1]``.
+        metric: ``"mase"`` (``origin_scales`` units) or ``"smape"`` (percent), the error
+            each pair is scored by (the agent passes its reward metric).
+        alpha: significance level of the guard: the best pair is kept only when a one-sided
+            paired t-test (:func:`scipy.stats.ttest_rel`) over the validation series rejects
+            "no more accurate than equal weights" at this level; otherwise equal weights
+            ``(0, 1)`` are chosen. None: no guard, the best pair is always kept.
 
     Returns:
-        ``((pooling, shrinkage), scores)``: the pair with the lowest mean MASE
-        (``origin_scales`` units; on a tie the larger shrinkage, then the larger pooling) and
-        every pair's score.
+        a :class:`Selection`. The best pair is the one with the lowest mean error (on a tie
+        the larger shrinkage, then the larger pooling).
+
+    Raises:
+        InputError: ``metric`` is not ``"mase"`` or ``"smape"``, or ``alpha`` is not in ``(0, 1)``.
     """
+    from scipy.stats import ttest_rel
+
+    if metric not in ("mase", "smape"):
+        raise InputError(f"metric must be 'mase' or 'smape', got {metric!r}")
+    if alpha is not None and not 0.0 < alpha < 1.0:
+        raise InputError(f"alpha must lie in (0, 1) or be None, got {alpha!r}")
     f = sub.forecasts[mask, -1].astype(np.float64)                      # (S', M, H)
-    scale = sub.origin_scales[mask, -1].astype(np.float64)[:, None]
-    scores = {}
+    scale = sub.origin_scales[mask, -1].astype(np.float64)
+    y = actual[mask]
+    errors = {}
     for p in (pooling_grid if pooled is not None else (0.0,)):
         for s in grid:
             comp = weighted_forecasts(compose_weights(policy_weights[mask], pooled, p, s), f)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                scores[(float(p), float(s))] = float(np.nanmean(np.abs(actual[mask] - comp) / scale))
-    best = min(sorted(scores, key=lambda ps: (-ps[1], -ps[0])), key=lambda ps: scores[ps])
-    return best, scores
+            errors[(float(p), float(s))] = _errors(y, comp, scale, metric)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = {ps: float(np.nanmean(e)) for ps, e in errors.items()}
+        best = min(sorted(scores, key=lambda ps: (-ps[1], -ps[0])), key=lambda ps: scores[ps])
+        equal = _errors(y, weighted_forecasts(shrink(policy_weights[mask], 1.0), f), scale, metric)
+        known = np.isfinite(equal) & np.isfinite(errors[best])
+        diff = equal[known] - errors[best][known]
+        p_value = 1.0
+        if best[1] < 1.0 and diff.size >= 2:
+            if np.ptp(diff) > 0:
+                p_value = float(ttest_rel(equal[known], errors[best][known], alternative="greater").pvalue)
+            elif diff[0] > 0:
+                p_value = 0.0                                           # the same gain on every series
+    choice = best if alpha is None or p_value < alpha else (0.0, 1.0)
+    return Selection(choice, scores, best, p_value)

@@ -100,8 +100,12 @@ def run_m3(
              f"{100 * div['share_top_differs']:.1f}% of series, {div['distinct_top_models']} distinct top models")
         pooled = getattr(comp.agent_, "pooled_weights_", None)
         if pooled is not None:
+            sel = getattr(comp.agent_, "selection_", None)
+            why = "" if sel is None else (
+                f"; best pair on the validation origin {sel.best}, one-sided p-value against equal weights "
+                f"{sel.p_value:.3g}")
             echo(f"PPO weights pulled toward its pooled weights by {comp.agent_.pooling:g} and toward equal weights by "
-                 f"{comp.agent_.shrinkage:g} (chosen on the validation origin); pooled weights: "
+                 f"{comp.agent_.shrinkage:g} (chosen on the validation origin{why}); pooled weights: "
                  + ", ".join(f"{a} {w:.2f}" for a, w in zip(cube.models, pooled)))
         fc = comp.predict()
         fc.to_csv(out / f"forecasts_{subset}.csv", index=False)

@@ -1,9 +1,13 @@
 """Pooling and shrinkage toward equal weights are chosen on a validation origin inside the training data."""
 
 import numpy as np
+import pytest
 
 from metacompose.agents import PPOAgent
+from metacompose.agents.base import weighted_forecasts
 from metacompose.agents.selection import choose_shrinkage, compose_weights, shrink, validation_split
+from metacompose.errors import InputError
+from metacompose.metrics import smape
 from metacompose.synthetic import make_synthetic_cube
 
 
@@ -53,6 +57,53 @@ def test_ppo_keeps_its_learned_weights_when_validation_supports_them():
     grid = (0.0, 0.25, 0.5, 0.75, 1.0)
     assert agent.shrinkage <= 0.5 and set(agent.shrinkage_scores_) == {(p, s) for p in grid for s in grid}
     assert agent.shrinkage_scores_[(agent.pooling, agent.shrinkage)] < agent.shrinkage_scores_[(0.0, 1.0)]
+    assert agent.selection_.choice == agent.selection_.best and agent.selection_.p_value < 0.05
     # the synthetic cube's best model differs by series, so the per-series weights beat pooled ones
     assert agent.pooling < 1.0
     assert agent.shrinkage_scores_[(0.0, 0.0)] < agent.shrinkage_scores_[(1.0, 0.0)]
+
+
+def test_the_guard_keeps_equal_weights_when_the_gain_rests_on_too_little_evidence():
+    cube = make_synthetic_cube(n_series=32, n_origins=10, seed=1)
+    sub, actual, mask = validation_split(cube)
+    M = cube.shape[2]
+    right = np.eye(M)[np.asarray(cube.meta["best_model"])]
+    per_series = choose_shrinkage(right, sub, actual, mask, grid=(0.0, 1.0), alpha=None)
+    assert per_series.choice == (0.0, 0.0) and per_series.p_value < 1e-3   # a consistent gain on 32 series
+    # two validation series only: one where the accurate model gains a lot, one where it barely does
+    f = sub.forecasts[:, -1].astype(np.float64)
+    gain = (np.abs(actual - f.mean(axis=1)) - np.abs(actual - weighted_forecasts(right, f))).mean(axis=1)
+    gain = np.where(mask, gain / sub.origin_scales[:, -1], np.nan)
+    pick = np.zeros_like(mask)
+    pick[[np.nanargmax(gain), np.nanargmin(np.abs(gain))]] = True
+    loose = choose_shrinkage(right, sub, actual, pick, grid=(0.0, 1.0), alpha=None)
+    guarded = choose_shrinkage(right, sub, actual, pick, grid=(0.0, 1.0))
+    assert loose.best == loose.choice == (0.0, 0.0) and loose.scores[(0.0, 0.0)] < loose.scores[(0.0, 1.0)]
+    assert guarded.p_value == loose.p_value > 0.05 and guarded.choice == (0.0, 1.0)
+    assert guarded.best == (0.0, 0.0)
+
+
+def test_selection_scores_in_the_metric_it_is_given():
+    cube = make_synthetic_cube(n_series=32, n_origins=10, seed=3)
+    sub, actual, mask = validation_split(cube)
+    M = cube.shape[2]
+    right = np.eye(M)[np.asarray(cube.meta["best_model"])]
+    sel = choose_shrinkage(right, sub, actual, mask, grid=(0.0, 1.0), metric="smape")
+    f = sub.forecasts[mask, -1].astype(np.float64)
+    np.testing.assert_allclose(sel.scores[(0.0, 1.0)], smape(actual[mask], f.mean(axis=1), axis=1).mean())
+    np.testing.assert_allclose(sel.scores[(0.0, 0.0)], smape(actual[mask], weighted_forecasts(right[mask], f),
+                                                              axis=1).mean())
+    with pytest.raises(InputError, match="metric"):
+        choose_shrinkage(right, sub, actual, mask, metric="mape")
+    with pytest.raises(InputError, match="alpha"):
+        choose_shrinkage(right, sub, actual, mask, alpha=1.5)
+    with pytest.raises(InputError, match="selection_alpha"):
+        PPOAgent(selection_alpha=0.0)
+
+
+def test_ppo_scores_its_selection_in_its_reward_metric():
+    cube = make_synthetic_cube(n_series=32, n_origins=8, seed=4)
+    agent = PPOAgent(total_timesteps=4096, reward_metric="smape").fit(cube)
+    sub, actual, mask = validation_split(cube)
+    f = sub.forecasts[mask, -1].astype(np.float64)
+    np.testing.assert_allclose(agent.shrinkage_scores_[(0.0, 1.0)], smape(actual[mask], f.mean(axis=1), axis=1).mean())

@@ -39,8 +39,10 @@ def main(argv=None) -> None:
             agent = PPOAgent(seed=seed).fit(cube)
             s = score(agent.combine(cube)[:, -1], actual, cube.scales)
             res.append((s["sMAPE"], s["MASE"]))
+            sel = agent.selection_
             print(f"{subset} seed {seed}: sMAPE {s['sMAPE']:.3f} MASE {s['MASE']:.3f} "
-                  f"(pooling {agent.pooling:g}, shrinkage {agent.shrinkage:g})", flush=True)
+                  f"(pooling {agent.pooling:g}, shrinkage {agent.shrinkage:g}; best on validation {sel.best}, "
+                  f"p-value {sel.p_value:.3g})", flush=True)
         r = np.array(res)
         print(f"{subset}: EqualWeights sMAPE {ew['sMAPE']:.3f} MASE {ew['MASE']:.3f}; PPO over {len(r)} seeds sMAPE "
               f"mean {r[:, 0].mean():.3f} sd {r[:, 0].std(ddof=1):.3f} [{r[:, 0].min():.3f}, {r[:, 0].max():.3f}], "
