@@ -212,7 +212,6 @@ class PPOAgent(CompositionAgent):
                                                 and 0.0 < selection_alpha < 1.0):
             raise InputError(f"selection_alpha must lie in (0, 1) or be None, got {selection_alpha!r}")
         self.selection_alpha = None if selection_alpha is None else float(selection_alpha)
-        self.shrinkage_scores_: dict[tuple[float, float], float] = {}
         self.selection_ = None
         self.pooled_weights_: np.ndarray | None = None
         self.checkpoint_path = None if checkpoint_path is None else str(checkpoint_path)
@@ -260,6 +259,7 @@ class PPOAgent(CompositionAgent):
         """
         check_cube(cube)
         if self.select_shrinkage:
+            self.selection_ = None
             split = validation_split(cube)
             if split is not None:
                 sub, actual, mask = split
@@ -269,7 +269,7 @@ class PPOAgent(CompositionAgent):
                 self.selection_ = choose_shrinkage(
                     probe.weights(sub)[:, -1], sub, actual, mask, pooled=probe.pooled_weights_,
                     metric=self.reward_metric, alpha=self.selection_alpha)
-                (self.pooling, self.shrinkage), self.shrinkage_scores_ = self.selection_.choice, self.selection_.scores
+                self.pooling, self.shrinkage = self.selection_.choice
         with _torch_threads(self.torch_threads):
             return self._fit(cube)
 
@@ -334,6 +334,11 @@ class PPOAgent(CompositionAgent):
         own = action_to_weights(self.actions(cube), self.temperature)[cube.valid]
         self.pooled_weights_ = own.mean(axis=0) if own.size else np.full(cube.shape[2], 1.0 / cube.shape[2])
         return self
+
+    @property
+    def shrinkage_scores_(self) -> dict[tuple[float, float], float]:
+        """Each ``(pooling, shrinkage)`` pair's validation error (``selection_.scores``; ``{}`` without one)."""
+        return {} if self.selection_ is None else self.selection_.scores
 
     def _check_fitted(self, cube: ForecastCube) -> None:
         if self.policy_ is None:

@@ -50,6 +50,7 @@ import numpy as np
 
 from metacompose.agents.base import weighted_forecasts
 from metacompose.cube import ForecastCube
+from metacompose.envs.ensemble_weights import REWARD_METRICS
 from metacompose.errors import InputError
 from metacompose.metrics import mase, smape
 
@@ -171,8 +172,8 @@ def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.n
     """
     from scipy.stats import ttest_rel
 
-    if metric not in ("mase", "smape"):
-        raise InputError(f"metric must be 'mase' or 'smape', got {metric!r}")
+    if metric not in REWARD_METRICS:
+        raise InputError(f"metric must be one of {REWARD_METRICS}, got {metric!r}")
     if alpha is not None and not 0.0 < alpha < 1.0:
         raise InputError(f"alpha must lie in (0, 1) or be None, got {alpha!r}")
     f = sub.forecasts[mask, -1].astype(np.float64)                      # (S', M, H)
