@@ -21,7 +21,7 @@ from metacompose.cube import ForecastCube
 from metacompose.fileio import read_header
 from metacompose.data import validate_frame
 from metacompose.errors import FileFormatError, InputError, NotFittedError
-from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
+from metacompose.models import Forecaster, build_pool, default_pool
 from metacompose.models.base import check_horizon
 
 FORMAT, VERSION = "metacompose.composer", 1
@@ -33,7 +33,8 @@ class Composer:
 
     Args:
         models: aliases (see ``metacompose.models.REGISTRY``) and/or Forecaster instances;
-            default ``DEFAULT_POOL``.
+            default ``default_pool(season_length)`` (``DEFAULT_POOL``; ``Drift`` replaces
+            ``SeasonalNaive`` when ``m = 1``).
         agent: a name from ``metacompose.agents.AGENTS`` (``"ppo"``, ``"equal"``,
             ``"best"``, ``"inverse_error"``, ``"median"``, ...) or an agent instance.
         horizon: ``h``, steps to forecast (positive int).
@@ -79,7 +80,7 @@ class Composer:
         if isinstance(season_length, bool) or not isinstance(season_length, (int, np.integer)) or season_length < 1:
             raise InputError(f"season_length must be a positive integer, got {season_length!r}")
         self.season_length = int(season_length)
-        self.pool = build_pool(list(models) if models is not None else list(DEFAULT_POOL), self.season_length)
+        self.pool = build_pool(list(models) if models is not None else list(default_pool(self.season_length)), self.season_length)
         self.agent = agent
         self.n_origins, self.step, self.n_jobs, self.cache_dir = n_origins, step, n_jobs, cache_dir
         self.random_state, self.agent_kwargs = random_state, dict(agent_kwargs or {})

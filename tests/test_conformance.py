@@ -7,21 +7,20 @@ from metacompose.models import REGISTRY, Forecaster, get_model
 from metacompose.testing import check_forecaster
 
 
-class Drift(Forecaster):
-    """The custom-model example of the README: a random walk with drift."""
+class WindowMean(Forecaster):
+    """The custom-model example of the README: the mean of the last ``window`` values."""
 
-    alias = "Drift"
+    alias = "WindowMean"
 
-    @property
-    def min_length(self):
-        return 2
+    def __init__(self, window=4, season_length=1, alias=None):
+        super().__init__(season_length, alias)
+        self.window = window
 
     def _fit(self, y):
-        self._last = y[-1]
-        self._slope = (y[-1] - y[0]) / (len(y) - 1)
+        self._level = y[-self.window:].mean()
 
     def _predict(self, h):
-        return self._last + self._slope * np.arange(1, h + 1)
+        return np.full(h, self._level)
 
 
 class Broken(Forecaster):
@@ -49,9 +48,11 @@ def test_builtin_models_conform(alias, m):
     check_forecaster(model)
 
 
-def test_custom_model_conforms_and_drifts():
-    check_forecaster(Drift())
-    np.testing.assert_allclose(Drift().fit([1.0, 2.0, 3.0]).predict(2), [4.0, 5.0])
+def test_custom_model_conforms_and_keeps_its_parameter():
+    check_forecaster(WindowMean())
+    model = WindowMean(window=2)
+    np.testing.assert_allclose(model.fit([1.0, 2.0, 3.0, 5.0]).predict(2), [4.0, 4.0])
+    assert model.get_params()["window"] == 2 and model.clone().window == 2
 
 
 def test_check_catches_a_broken_model():

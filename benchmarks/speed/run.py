@@ -32,13 +32,8 @@ import time
 
 import numpy as np
 
-from metacompose.models import DEFAULT_POOL
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)
-
-DEFAULT_MODELS = list(DEFAULT_POOL)  # the main job's pool
-
 
 class PeakMemory:
     """Peak resident memory (MiB) of this process and its children, sampled in a thread.
@@ -104,13 +99,13 @@ def run_metacompose(subset, max_series, models, n_jobs, seed, timesteps, resampl
     from metacompose.backtest import backtest
     from metacompose.data import validate_frame
     from metacompose.evaluate import score, test_matrix
-    from metacompose.models import build_pool
+    from metacompose.models import build_pool, default_pool
 
     train, test, m, h = _data(subset, max_series, resample, seed)
     sec = {}
     t = time.perf_counter()
     panel = validate_frame(train, "unique_id", "ds", "y")
-    cube, _ = backtest(panel.values, build_pool(models, m), h, m, ids=panel.ids, n_jobs=n_jobs)
+    cube, _ = backtest(panel.values, build_pool(models or default_pool(m), m), h, m, ids=panel.ids, n_jobs=n_jobs)
     sec["backtest"] = time.perf_counter() - t
     t = time.perf_counter()
     agent = PPOAgent(seed=seed, **({"total_timesteps": timesteps} if timesteps else {})).fit(cube)
@@ -166,7 +161,7 @@ def _child(args) -> None:
 
 def _spawn(args, side: str, subsets, resample=None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--side", side, "--subsets", *subsets, "--n-jobs",
-           str(args.n_jobs), "--seed", str(args.seed), "--models", *args.models]
+           str(args.n_jobs), "--seed", str(args.seed)] + (["--models", *args.models] if args.models else [])
     if args.max_series:
         cmd += ["--max-series", str(args.max_series)]
     if args.timesteps:
@@ -196,7 +191,8 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--subsets", nargs="+", default=["other", "yearly"])
     ap.add_argument("--max-series", type=int, default=None, help="first N series of each subset")
-    ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="metacompose pool")
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="metacompose pool (default: the main job's, metacompose.models.default_pool(m))")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timesteps", type=int, default=None, help="PPO steps (agent default if omitted)")
@@ -219,7 +215,7 @@ def main(argv=None) -> dict:
         lines.append(text)
 
     echo(f"machine: {platform.platform()}, {os.cpu_count()} cores, load average {os.getloadavg()}; "
-          f"python {platform.python_version()}; n_jobs {args.n_jobs}; seed {args.seed}; pool {args.models}; "
+          f"python {platform.python_version()}; n_jobs {args.n_jobs}; seed {args.seed}; pool {args.models or 'default_pool(m)'}; "
          f"subsets {args.subsets}; max_series {args.max_series}")
     results: dict = {}
     if not args.skip_compare:

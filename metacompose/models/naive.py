@@ -1,4 +1,4 @@
-"""Cheap reference forecasters: Naive and SeasonalNaive (Hyndman & Athanasopoulos, FPP3 §5.2)."""
+"""Cheap reference forecasters: Naive, SeasonalNaive and Drift (Hyndman & Athanasopoulos, FPP3 §5.2)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,26 @@ class SeasonalNaive(Forecaster):
     def _predict(self, h: int) -> np.ndarray:
         reps = int(np.ceil(h / self._season.shape[0]))
         return np.tile(self._season, reps)[:h]
+
+
+class Drift(Forecaster):
+    """Random walk with drift: the last observation plus ``k`` times the average change.
+
+    Step ``k`` is ``y[-1] + k * (y[-1] - y[0]) / (t - 1)``, the line through the first and
+    last observations extended (FPP3 §5.2). A single observation is forecast flat.
+
+    Args:
+        season_length: seasonal period ``m``; stored for the pool, unused (the drift is not
+            seasonal, which is why the default pool uses it only for ``m = 1``).
+        alias: defaults to ``"Drift"``.
+    """
+
+    alias = "Drift"
+    fallback = "Naive"
+
+    def _fit(self, y: np.ndarray) -> None:
+        self._last = float(y[-1])
+        self._slope = float(y[-1] - y[0]) / (y.shape[0] - 1) if y.shape[0] > 1 else 0.0
+
+    def _predict(self, h: int) -> np.ndarray:
+        return self._last + self._slope * np.arange(1, h + 1)
