@@ -21,7 +21,8 @@ from metacompose.cube import ForecastCube
 from metacompose.fileio import read_header
 from metacompose.data import validate_frame
 from metacompose.errors import FileFormatError, InputError, NotFittedError
-from metacompose.models import Forecaster, build_pool, default_pool
+from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
+from metacompose.pool_selection import PoolSelection, select_pool
 from metacompose.models.base import check_horizon
 
 FORMAT, VERSION = "metacompose.composer", 1
@@ -33,8 +34,7 @@ class Composer:
 
     Args:
         models: aliases (see ``metacompose.models.REGISTRY``) and/or Forecaster instances;
-            default ``default_pool(season_length)`` (``DEFAULT_POOL``; ``Drift`` replaces
-            ``SeasonalNaive`` when ``m = 1``).
+            default ``DEFAULT_POOL``, pruned on the backtest (see ``pool_selection``).
         agent: a name from ``metacompose.agents.AGENTS`` (``"ppo"``, ``"equal"``,
             ``"best"``, ``"inverse_error"``, ``"median"``, ...) or an agent instance.
         horizon: ``h``, steps to forecast (positive int).
@@ -51,6 +51,11 @@ class Composer:
             instead (None = no limit); panel_timeout: the same for one panel fit.
         backend: joblib backend of the backtest (None: local processes; ``"dask"`` runs on
             the current ``distributed.Client``, see :func:`metacompose.backtest.backtest`).
+        pool_selection: drop pool members whose removal significantly lowers the
+            equal-weight mean's error on the backtest origins, before the agent is trained
+            (:func:`metacompose.pool_selection.select_pool`, scored in the agent's
+            ``reward_metric`` if it has one, else MASE). None: on for the default pool, off
+            for a pool you pass.
 
     Raises:
         InputError: bad horizon, season length or pool; UnknownModelError: unknown alias.
@@ -75,18 +80,21 @@ class Composer:
         timeout: float | None = None,
         panel_timeout: float | None = None,
         backend: str | None = None,
+        pool_selection: bool | None = None,
     ) -> None:
         self.horizon = check_horizon(horizon)
         if isinstance(season_length, bool) or not isinstance(season_length, (int, np.integer)) or season_length < 1:
             raise InputError(f"season_length must be a positive integer, got {season_length!r}")
         self.season_length = int(season_length)
-        self.pool = build_pool(list(models) if models is not None else list(default_pool(self.season_length)), self.season_length)
+        self.pool = build_pool(list(models) if models is not None else list(DEFAULT_POOL), self.season_length)
         self.agent = agent
         self.n_origins, self.step, self.n_jobs, self.cache_dir = n_origins, step, n_jobs, cache_dir
         self.random_state, self.agent_kwargs = random_state, dict(agent_kwargs or {})
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.progress = progress
         self.timeout, self.panel_timeout, self.backend = timeout, panel_timeout, backend
+        self.pool_selection = models is None if pool_selection is None else bool(pool_selection)
+        self.pool_selection_: PoolSelection | None = None
         self.cube_: ForecastCube | None = None
         self.report_: BacktestReport | None = None
 
@@ -113,7 +121,9 @@ class Composer:
 
         Returns:
             self, with ``cube_`` (the :class:`ForecastCube`), ``report_`` (backtest report),
-            ``agent_`` (the fitted agent), ``weights_`` ``(S, M)`` and ``forecast_`` ``(S, H)``.
+            ``agent_`` (the fitted agent), ``weights_`` ``(S, M)`` and ``forecast_`` ``(S, H)``;
+            with ``pool_selection``, ``pool_selection_`` (a ``PoolSelection``) and a cube of
+            the kept models only.
 
         Raises:
             InputError: missing columns, non-numeric/NaN/inf values, duplicate or irregular timestamps.
@@ -127,7 +137,11 @@ class Composer:
             progress=self.progress, timeout=self.timeout, panel_timeout=self.panel_timeout,
             backend=self.backend,
         )
-        self.agent_ = self._make_agent().fit(self.cube_)
+        agent = self._make_agent()
+        if self.pool_selection:
+            self.pool_selection_ = select_pool(self.cube_, metric=getattr(agent, "reward_metric", "mase"))
+            self.cube_ = self.cube_.take_models(self.pool_selection_.models)
+        self.agent_ = agent.fit(self.cube_)
         self._finish()
         return self
 
@@ -229,6 +243,7 @@ class Composer:
         self.agent_ = load_agent(path / "agent")
         self.agent, self.random_state, self.agent_kwargs = self.agent_, header["random_state"], {}
         self.report_, self.progress, self.timeout, self.panel_timeout, self.backend = None, False, None, None, None
+        self.pool_selection, self.pool_selection_ = False, None
         try:
             self.pool = build_pool(header["models"], self.season_length)
         except InputError:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from metacompose.errors import FileFormatError
+from metacompose.errors import FileFormatError, InputError
 from metacompose.fileio import read_arrays, read_header
 
 CUBE_FORMAT = "metacompose.cube"
@@ -112,6 +112,24 @@ class ForecastCube:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 return np.nanmean(e, axis=3)
+
+    def take_models(self, aliases) -> "ForecastCube":
+        """The same cube restricted to the models ``aliases``, in the cube's model order.
+
+        Returns:
+            a new cube with ``M' = len(set(aliases))`` models: ``forecasts`` and ``failed``
+            are copies, the arrays without a model axis are shared with this cube.
+
+        Raises:
+            InputError: ``aliases`` is empty or names a model that is not in the cube.
+        """
+        wanted = set(aliases)
+        unknown = sorted(wanted - set(self.models))
+        if not wanted or unknown:
+            raise InputError(f"take_models needs aliases from the cube's models {self.models}, got {sorted(wanted)}")
+        idx = [j for j, a in enumerate(self.models) if a in wanted]
+        return replace(self, forecasts=self.forecasts[:, :, idx].copy(), failed=self.failed[:, :, idx].copy(),
+                       models=[self.models[j] for j in idx], meta=dict(self.meta))
 
     def save(self, path: str | Path) -> Path:
         """Write ``<path>.npz`` (arrays) and ``<path>.json`` (header); returns the npz path."""

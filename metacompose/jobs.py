@@ -93,6 +93,12 @@ def run_m3(
         div = weight_diversity(comp.weights_, cube)
         echo(f"\n== M3 {subset}: {cube.shape[0]} series, h={h}, m={m}, wall time {wall:.1f} s ==")
         echo(comp.report_.summary())
+        sel = comp.pool_selection_
+        if sel is not None:
+            echo(f"pool chosen on the backtest: {', '.join(sel.models)}" + (
+                f"; dropped {', '.join(f'{a} (p = {p:.2g})' for a, p in zip(sel.dropped, sel.p_values))}, "
+                f"equal-weight backtest {sel.metric.upper()} {sel.scores[0]:.4f} -> {sel.scores[-1]:.4f}"
+                if sel.dropped else f"; no removal lowered the equal-weight backtest {sel.metric.upper()} significantly"))
         echo(table[["sMAPE", "MASE"]].round(3).to_string())
         echo(f"weights at the final origin: mean entropy {div['mean_entropy']:.3f} nats (equal weights = "
              f"{div['max_entropy']:.3f}); exactly equal weights in {100 * div['share_equal']:.1f}% of series; "

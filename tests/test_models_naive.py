@@ -1,9 +1,8 @@
-"""The reference forecasters (Naive, SeasonalNaive, Drift) and the season-aware default pool."""
+"""The reference forecasters: Naive, SeasonalNaive and Drift."""
 
 import numpy as np
 
-from metacompose import Composer
-from metacompose.models import DEFAULT_POOL, Drift, Naive, SeasonalNaive, default_pool
+from metacompose.models import Drift, Naive, SeasonalNaive
 
 
 def test_drift_extends_the_line_through_the_first_and_last_values():
@@ -22,9 +21,3 @@ def test_naive_and_seasonal_naive_repeat_the_last_value_and_season():
     np.testing.assert_allclose(Naive().fit(y).predict(2), [6.0, 6.0])
     np.testing.assert_allclose(SeasonalNaive(season_length=4).fit(y).predict(5), [3.0, 4.0, 5.0, 6.0, 3.0])
 
-
-def test_default_pool_swaps_seasonal_naive_for_drift_only_without_a_season():
-    assert default_pool(12) == DEFAULT_POOL and "SeasonalNaive" in DEFAULT_POOL
-    assert default_pool(1) == tuple(a for a in DEFAULT_POOL if a != "SeasonalNaive") + ("Drift",)
-    assert Composer(horizon=6, season_length=1).models == list(default_pool(1))
-    assert Composer(horizon=8, season_length=4).models == list(DEFAULT_POOL)

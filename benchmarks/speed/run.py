@@ -99,13 +99,16 @@ def run_metacompose(subset, max_series, models, n_jobs, seed, timesteps, resampl
     from metacompose.backtest import backtest
     from metacompose.data import validate_frame
     from metacompose.evaluate import score, test_matrix
-    from metacompose.models import build_pool, default_pool
+    from metacompose.models import DEFAULT_POOL, build_pool
+    from metacompose.pool_selection import select_pool
 
     train, test, m, h = _data(subset, max_series, resample, seed)
     sec = {}
     t = time.perf_counter()
     panel = validate_frame(train, "unique_id", "ds", "y")
-    cube, _ = backtest(panel.values, build_pool(models or default_pool(m), m), h, m, ids=panel.ids, n_jobs=n_jobs)
+    cube, _ = backtest(panel.values, build_pool(models or DEFAULT_POOL, m), h, m, ids=panel.ids, n_jobs=n_jobs)
+    if not models:  # the main job's default: the candidate pool, pruned on the backtest
+        cube = cube.take_models(select_pool(cube).models)
     sec["backtest"] = time.perf_counter() - t
     t = time.perf_counter()
     agent = PPOAgent(seed=seed, **({"total_timesteps": timesteps} if timesteps else {})).fit(cube)
@@ -192,7 +195,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--subsets", nargs="+", default=["other", "yearly"])
     ap.add_argument("--max-series", type=int, default=None, help="first N series of each subset")
     ap.add_argument("--models", nargs="+", default=None,
-                    help="metacompose pool (default: the main job's, metacompose.models.default_pool(m))")
+                    help="metacompose pool (default: the main job's, DEFAULT_POOL pruned on the backtest)")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timesteps", type=int, default=None, help="PPO steps (agent default if omitted)")
@@ -215,7 +218,7 @@ def main(argv=None) -> dict:
         lines.append(text)
 
     echo(f"machine: {platform.platform()}, {os.cpu_count()} cores, load average {os.getloadavg()}; "
-          f"python {platform.python_version()}; n_jobs {args.n_jobs}; seed {args.seed}; pool {args.models or 'default_pool(m)'}; "
+          f"python {platform.python_version()}; n_jobs {args.n_jobs}; seed {args.seed}; pool {args.models or 'DEFAULT_POOL, pruned'}; "
          f"subsets {args.subsets}; max_series {args.max_series}")
     results: dict = {}
     if not args.skip_compare:

@@ -19,19 +19,9 @@ REGISTRY: dict[str, type[Forecaster]] = {
     cls.alias: cls for cls in (Naive, SeasonalNaive, Drift, ARIMA, ETS, Theta, MLP, LSTM)
 }
 
-DEFAULT_POOL: tuple[str, ...] = ("ARIMA", "ETS", "Theta", "MLP", "LSTM", "SeasonalNaive")
-
-
-def default_pool(season_length: int = 1) -> tuple[str, ...]:
-    """The built-in pool for season length ``m``: ``DEFAULT_POOL``, with ``Drift`` in place of
-    ``SeasonalNaive`` when ``m = 1``.
-
-    With ``m = 1`` the seasonal naive forecast is the naive one; the random walk with drift
-    is the usual non-seasonal reference instead (FPP3 §5.2). On the training parts of the M3
-    subsets with ``m = 1`` (yearly, other) this swap lowered the equal-weight backtest sMAPE
-    at 9 of their 10 rolling origins (``benchmarks/RESULTS.md``, accuracy notes).
-    """
-    return DEFAULT_POOL if season_length > 1 else DEFAULT_POOL[:-1] + ("Drift",)
+DEFAULT_POOL: tuple[str, ...] = ("ARIMA", "ETS", "Theta", "MLP", "LSTM", "SeasonalNaive", "Drift")
+"""The built-in candidate pool; ``Composer`` prunes it on the backtest of each data set
+(:func:`metacompose.pool_selection.select_pool`)."""
 
 
 def get_model(model: str | Forecaster, season_length: int = 1, **params: Any) -> Forecaster:
@@ -71,5 +61,5 @@ def build_pool(models, season_length: int) -> list[Forecaster]:
 
 __all__ = [
     "ARIMA", "Drift", "ETS", "LSTM", "MLP", "Naive", "SeasonalNaive", "Theta", "Forecaster", "PanelForecaster",
-    "REGISTRY", "DEFAULT_POOL", "default_pool", "get_model", "build_pool", "check_horizon", "check_series",
+    "REGISTRY", "DEFAULT_POOL", "get_model", "build_pool", "check_horizon", "check_series",
 ]

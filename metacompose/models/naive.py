@@ -56,7 +56,7 @@ class Drift(Forecaster):
 
     Args:
         season_length: seasonal period ``m``; stored for the pool, unused (the drift is not
-            seasonal, which is why the default pool uses it only for ``m = 1``).
+            seasonal).
         alias: defaults to ``"Drift"``.
     """
 

@@ -1,0 +1,129 @@
+"""Choose the pool on the backtest: backward elimination of the equal-weight mean's members.
+
+A model can make the equal-weight mean worse even when it is not the worst model on its own,
+and a weak model can make it better when its errors offset the others'. So the pool is chosen
+on the combination, not on the ranking of the single models: starting from the whole pool,
+the model whose removal most lowers the equal-weight mean's backtest error is dropped, for as
+long as a removal lowers it and more than ``min_models`` remain. Only the backtest origins
+with fully known actuals are scored (``ForecastCube.train_valid``), so the final origin, and
+any test part, plays no part.
+
+This is the pruning idea of ensemble selection (Caruana et al. 2004, ICML, "Ensemble
+selection from libraries of models"; used by AutoGluon) and of forecast pooling (Kourentzes,
+Barrow & Petropoulos 2019, IJPE 209, "Another look at forecast selection and combination:
+evidence from forecast pooling"), run backwards without replacement so that the result is a
+plain pool for the composition agent to weight.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from metacompose.cube import ForecastCube
+from metacompose.errors import InputError
+
+METRICS = ("mase", "smape")
+
+
+class PoolSelection(NamedTuple):
+    """What :func:`select_pool` chose.
+
+    Attributes:
+        models: aliases kept, in the cube's model order.
+        dropped: aliases dropped, in the order they were removed.
+        scores: the equal-weight mean's backtest error before any removal and after each one
+            (``len(dropped) + 1`` values, in ``metric`` units: MASE, or sMAPE in percent).
+        p_values: for each removal, the one-sided p-value that it lowered the error.
+        metric: ``"mase"`` or ``"smape"``.
+    """
+
+    models: list[str]
+    dropped: list[str]
+    scores: list[float]
+    p_values: list[float]
+    metric: str
+
+
+def series_errors(cube: ForecastCube, members, metric: str = "mase") -> np.ndarray:
+    """Backtest error of the equal-weight mean of the models ``members``, per series.
+
+    Args:
+        cube: the backtest, forecasts ``(S, O, M, H)``.
+        members: model indices into the cube's model axis (at least one).
+        metric: ``"mase"`` (absolute error over each series' MASE scale) or ``"smape"``
+            (percent, M3/M4 definition), averaged over the steps, then over the series'
+            origins in ``cube.train_valid``.
+
+    Returns:
+        float64 ``(S,)``; NaN for a series without a backtest origin with known actuals.
+
+    Raises:
+        InputError: unknown ``metric`` or no ``members``.
+    """
+    if metric not in METRICS:
+        raise InputError(f"metric must be one of {METRICS}, got {metric!r}")
+    idx = list(members)
+    if not idx:
+        raise InputError("the equal-weight mean needs at least one model")
+    f = cube.forecasts[:, :, idx].astype(np.float64).mean(axis=2)  # (S, O, H)
+    y = cube.actuals.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric == "mase":
+            e = np.abs(y - f) / cube.scales[:, None, None].astype(np.float64)
+        else:
+            den = np.abs(y) + np.abs(f)
+            e = np.where(den > 0, 200.0 * np.abs(y - f) / np.where(den > 0, den, 1.0), 0.0)
+    known = cube.train_valid
+    per_origin = np.where(known, np.nan_to_num(e).mean(axis=2), 0.0)
+    n = known.sum(axis=1)
+    return np.where(n > 0, per_origin.sum(axis=1) / np.maximum(n, 1), np.nan)
+
+
+def select_pool(cube: ForecastCube, metric: str = "mase", min_models: int = 2,
+                alpha: float | None = 0.05) -> PoolSelection:
+    """Drop models while that lowers the equal-weight mean's error on the backtest origins.
+
+    Args:
+        cube: the backtest of the candidate pool, forecasts ``(S, O, M, H)``.
+        metric: ``"mase"`` or ``"smape"`` (see :func:`series_errors`); the score is the
+            mean over series.
+        min_models: fewest models kept (``>= 1``); a pool of at most ``min_models`` is kept whole.
+        alpha: a removal is made only when a one-sided paired t-test over the series
+            (:func:`scipy.stats.ttest_rel`) says it lowers the error at this level, so that
+            noise does not thin the pool. None: any decrease is enough.
+
+    Returns:
+        a :class:`PoolSelection`; ``cube.take_models(selection.models)`` is the chosen pool's
+        cube. A cube with fewer than two series with known backtest actuals keeps every model.
+
+    Raises:
+        InputError: unknown ``metric``, ``min_models`` not a positive int, or ``alpha`` not
+            in ``(0, 1)`` and not None.
+    """
+    from scipy.stats import ttest_rel
+
+    if isinstance(min_models, bool) or not isinstance(min_models, (int, np.integer)) or min_models < 1:
+        raise InputError(f"min_models must be a positive integer, got {min_models!r}")
+    if alpha is not None and not 0.0 < alpha < 1.0:
+        raise InputError(f"alpha must lie in (0, 1) or be None, got {alpha!r}")
+    kept = list(range(cube.shape[2]))
+    current = series_errors(cube, kept, metric)
+    rows = np.isfinite(current)
+    scores, dropped, p_values = [float(np.mean(current[rows])) if rows.any() else float("nan")], [], []
+    while len(kept) > min_models and rows.sum() >= 2:
+        trials = {j: series_errors(cube, [k for k in kept if k != j], metric)[rows] for j in kept}
+        j = min(kept, key=lambda k: trials[k].mean())
+        gain = current[rows] - trials[j]
+        if not gain.mean() > 0:
+            break
+        p = float(ttest_rel(current[rows], trials[j], alternative="greater").pvalue) if np.ptp(gain) > 0 else 0.0
+        if alpha is not None and not p < alpha:
+            break
+        kept.remove(j)
+        current[rows] = trials[j]
+        dropped.append(cube.models[j])
+        scores.append(float(trials[j].mean()))
+        p_values.append(p)
+    return PoolSelection([cube.models[k] for k in kept], dropped, scores, p_values, metric)
