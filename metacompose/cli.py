@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="M3 subset to run (repeatable; default: other)")
     r.add_argument("--all-subsets", action="store_true", help="run yearly, quarterly, monthly and other")
     r.add_argument("--max-series", type=int, default=None, help="first N series per subset (default: all)")
-    r.add_argument("--models", nargs="+", default=None, help="pool aliases (default: the built-in pool)")
+    r.add_argument("--models", nargs="+", default=None, help="pool aliases (default: the built-in pool, pruned on the backtest)")
     r.add_argument("--agent", default="ppo", help="composition agent (default: ppo)")
     r.add_argument("--timesteps", type=int, default=None, help="PPO training steps (default: the agent's)")
     r.add_argument("--n-jobs", type=int, default=2, help="backtest workers (default: 2)")
