@@ -4,7 +4,8 @@ A model can make the equal-weight mean worse even when it is not the worst model
 and a weak model can make it better when its errors offset the others'. So the pool is chosen
 on the combination, not on the ranking of the single models: starting from the whole pool,
 the model whose removal most lowers the equal-weight mean's backtest error is dropped, for as
-long as a removal lowers it and more than ``min_models`` remain. Only the backtest origins
+long as a one-sided paired t-test over the series says that removal lowers it and more than
+``min_models`` remain. Only the backtest origins
 with fully known actuals are scored (``ForecastCube.train_valid``), so the final origin, and
 any test part, plays no part.
 
@@ -17,6 +18,7 @@ plain pool for the composition agent to weight.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -67,18 +69,13 @@ def series_errors(cube: ForecastCube, members, metric: str = "mase") -> np.ndarr
     idx = list(members)
     if not idx:
         raise InputError("the equal-weight mean needs at least one model")
-    f = cube.forecasts[:, :, idx].astype(np.float64).mean(axis=2)  # (S, O, H)
-    y = cube.actuals.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if metric == "mase":
-            e = np.abs(y - f) / cube.scales[:, None, None].astype(np.float64)
-        else:
-            den = np.abs(y) + np.abs(f)
-            e = np.where(den > 0, 200.0 * np.abs(y - f) / np.where(den > 0, den, 1.0), 0.0)
+    mean = cube.forecasts[:, :, idx].astype(np.float64).mean(axis=2, keepdims=True)  # (S, O, 1, H)
+    single = replace(cube, forecasts=mean, failed=cube.failed[:, :, :1], models=["mean"])
+    e = single.errors(metric)[:, :, 0]                                                 # (S, O)
     known = cube.train_valid
-    per_origin = np.where(known, np.nan_to_num(e).mean(axis=2), 0.0)
     n = known.sum(axis=1)
-    return np.where(n > 0, per_origin.sum(axis=1) / np.maximum(n, 1), np.nan)
+    total = np.where(known, np.nan_to_num(e), 0.0).sum(axis=1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
 def select_pool(cube: ForecastCube, metric: str = "mase", min_models: int = 2,
