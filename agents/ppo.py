@@ -33,6 +33,7 @@ from metacompose.cube import ForecastCube
 from metacompose.envs.ensemble_weights import REWARD_METRICS, EnsembleWeightsEnv, action_to_weights
 from metacompose.envs.observation import DEFAULT_HISTORY, observation_space_size, observation_table
 from metacompose.errors import FileFormatError, InputError, NotFittedError
+from metacompose.metrics import check_alpha
 
 _ACTIVATIONS = ("tanh", "relu")
 
@@ -208,10 +209,7 @@ class PPOAgent(CompositionAgent):
             raise InputError(f"pooling must lie in [0, 1], got {pooling!r}")
         self.pooling = float(pooling)
         self.select_shrinkage = bool(select_shrinkage)
-        if selection_alpha is not None and not (isinstance(selection_alpha, (int, float))
-                                                and 0.0 < selection_alpha < 1.0):
-            raise InputError(f"selection_alpha must lie in (0, 1) or be None, got {selection_alpha!r}")
-        self.selection_alpha = None if selection_alpha is None else float(selection_alpha)
+        self.selection_alpha = check_alpha(selection_alpha, "selection_alpha")
         self.selection_ = None
         self.pooled_weights_: np.ndarray | None = None
         self.checkpoint_path = None if checkpoint_path is None else str(checkpoint_path)

@@ -52,7 +52,7 @@ from metacompose.agents.base import weighted_forecasts
 from metacompose.cube import ForecastCube
 from metacompose.envs.ensemble_weights import REWARD_METRICS
 from metacompose.errors import InputError
-from metacompose.metrics import mase, smape
+from metacompose.metrics import check_alpha, improvement_p_value, mase, smape
 
 SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 POOLING_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -170,12 +170,9 @@ def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.n
     Raises:
         InputError: ``metric`` is not ``"mase"`` or ``"smape"``, or ``alpha`` is not in ``(0, 1)``.
     """
-    from scipy.stats import ttest_rel
-
     if metric not in REWARD_METRICS:
         raise InputError(f"metric must be one of {REWARD_METRICS}, got {metric!r}")
-    if alpha is not None and not 0.0 < alpha < 1.0:
-        raise InputError(f"alpha must lie in (0, 1) or be None, got {alpha!r}")
+    check_alpha(alpha)
     f = sub.forecasts[mask, -1].astype(np.float64)                      # (S', M, H)
     scale = sub.origin_scales[mask, -1].astype(np.float64)
     y = actual[mask]
@@ -189,13 +186,6 @@ def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.n
         scores = {ps: float(np.nanmean(e)) for ps, e in errors.items()}
         best = min(sorted(scores, key=lambda ps: (-ps[1], -ps[0])), key=lambda ps: scores[ps])
         equal = _errors(y, weighted_forecasts(shrink(policy_weights[mask], 1.0), f), scale, metric)
-        known = np.isfinite(equal) & np.isfinite(errors[best])
-        diff = equal[known] - errors[best][known]
-        p_value = 1.0
-        if best[1] < 1.0 and diff.size >= 2:
-            if np.ptp(diff) > 0:
-                p_value = float(ttest_rel(equal[known], errors[best][known], alternative="greater").pvalue)
-            elif diff[0] > 0:
-                p_value = 0.0                                           # the same gain on every series
+        p_value = improvement_p_value(equal, errors[best]) if best[1] < 1.0 else 1.0
     choice = best if alpha is None or p_value < alpha else (0.0, 1.0)
     return Selection(choice, scores, best, p_value)

@@ -12,6 +12,9 @@
   scale-free: multiplying the training part, the actuals and the forecasts by ``c > 0``
   leaves it unchanged (except for a constant training part, whose scale is the fixed 1.0).
 * OWA (M4): the mean of sMAPE and MASE, each relative to Naive2's.
+* Comparing two forecasts' errors over the same series: :func:`improvement_p_value`, a
+  one-sided paired t-test (a cross-sectional Diebold-Mariano comparison, Diebold & Mariano
+  1995), used by the guards that keep equal weights or a whole pool without evidence.
 
 NaN in the actuals marks an unknown value and is left out of every mean; a mean over no
 known value is NaN.
@@ -120,3 +123,40 @@ def mase(y: np.ndarray, yhat: np.ndarray, scale, axis=None) -> np.ndarray | floa
 def owa(smape_model: float, mase_model: float, smape_naive2: float, mase_naive2: float) -> float:
     """M4's overall weighted average: mean of the two ratios to Naive2 (1.0 = as good as Naive2)."""
     return 0.5 * (smape_model / smape_naive2 + mase_model / mase_naive2)
+
+
+def check_alpha(alpha, name: str = "alpha") -> float | None:
+    """A significance level: a number in ``(0, 1)``, or None (no test).
+
+    Raises:
+        InputError: anything else; the message names ``name``.
+    """
+    if alpha is None:
+        return None
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0.0 < alpha < 1.0:
+        raise InputError(f"{name} must lie in (0, 1) or be None, got {alpha!r}")
+    return float(alpha)
+
+
+def improvement_p_value(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """One-sided p-value that ``candidate``'s errors are lower than ``reference``'s, paired by series.
+
+    Args:
+        reference, candidate: ``(S,)`` errors of two forecasts of the same series (any one
+            unit); pairs with a NaN are left out.
+
+    Returns:
+        the p-value of :func:`scipy.stats.ttest_rel` with ``alternative="greater"``; when
+        every pair differs by the same amount (no variance), 0.0 if that amount is a gain
+        and 1.0 otherwise; 1.0 with fewer than two pairs.
+    """
+    from scipy.stats import ttest_rel
+
+    ref, cand = np.asarray(reference, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    known = np.isfinite(ref) & np.isfinite(cand)
+    gain = ref[known] - cand[known]
+    if gain.size < 2:
+        return 1.0
+    if np.ptp(gain) > 0:
+        return float(ttest_rel(ref[known], cand[known], alternative="greater").pvalue)
+    return 0.0 if gain[0] > 0 else 1.0

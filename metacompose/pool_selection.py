@@ -25,6 +25,7 @@ import numpy as np
 
 from metacompose.cube import ForecastCube
 from metacompose.errors import InputError
+from metacompose.metrics import check_alpha, improvement_p_value
 
 METRICS = ("mase", "smape")
 
@@ -99,12 +100,9 @@ def select_pool(cube: ForecastCube, metric: str = "mase", min_models: int = 2,
         InputError: unknown ``metric``, ``min_models`` not a positive int, or ``alpha`` not
             in ``(0, 1)`` and not None.
     """
-    from scipy.stats import ttest_rel
-
     if isinstance(min_models, bool) or not isinstance(min_models, (int, np.integer)) or min_models < 1:
         raise InputError(f"min_models must be a positive integer, got {min_models!r}")
-    if alpha is not None and not 0.0 < alpha < 1.0:
-        raise InputError(f"alpha must lie in (0, 1) or be None, got {alpha!r}")
+    check_alpha(alpha)
     kept = list(range(cube.shape[2]))
     current = series_errors(cube, kept, metric)
     rows = np.isfinite(current)
@@ -115,7 +113,7 @@ def select_pool(cube: ForecastCube, metric: str = "mase", min_models: int = 2,
         gain = current[rows] - trials[j]
         if not gain.mean() > 0:
             break
-        p = float(ttest_rel(current[rows], trials[j], alternative="greater").pvalue) if np.ptp(gain) > 0 else 0.0
+        p = improvement_p_value(current[rows], trials[j])
         if alpha is not None and not p < alpha:
             break
         kept.remove(j)

@@ -107,3 +107,17 @@ def test_ppo_scores_its_selection_in_its_reward_metric():
     sub, actual, mask = validation_split(cube)
     f = sub.forecasts[mask, -1].astype(np.float64)
     np.testing.assert_allclose(agent.shrinkage_scores_[(0.0, 1.0)], smape(actual[mask], f.mean(axis=1), axis=1).mean())
+
+
+def test_improvement_p_value_and_check_alpha():
+    from metacompose.metrics import check_alpha, improvement_p_value
+
+    ref = np.array([2.0, 3.0, 4.0, 5.0, np.nan])
+    assert improvement_p_value(ref, ref - [1.0, 1.1, 0.9, 1.0, 0.0]) < 0.001   # the NaN pair is left out
+    assert improvement_p_value(ref, ref + [1.0, 1.1, 0.9, 1.0, 0.0]) > 0.999
+    assert improvement_p_value(ref, ref - 0.5) == 0.0 and improvement_p_value(ref, ref + 0.5) == 1.0
+    assert improvement_p_value(ref[:1], ref[:1] - 1.0) == 1.0                   # one pair is no evidence
+    assert check_alpha(None) is None and check_alpha(0.05) == 0.05
+    for bad in (0.0, 1.0, True, "0.05"):
+        with pytest.raises(InputError, match="level"):
+            check_alpha(bad, "level")

@@ -8,9 +8,10 @@ holds all of ``DEFAULT_POOL``):
 * ``m-rule``: the same, with Drift in place of SeasonalNaive when ``m = 1``;
 * ``selected``: :func:`metacompose.pool_selection.select_pool` on all of ``DEFAULT_POOL``.
 
-Nested validation inside the training data: the last backtest origin (the validation origin)
-is hidden, with every origin whose horizon reaches past it; each procedure chooses its pool on
-what is left, and the equal-weight mean of that pool is scored on the validation origin. The
+Nested validation inside the training data, on the PPO agent's own split
+(:func:`metacompose.agents.selection.validation_split`): the last backtest origin (the
+validation origin) is hidden, with every origin whose horizon reaches past it; each procedure
+chooses its pool on what is left, and the equal-weight mean of that pool is scored on the validation origin. The
 M3 test part is not read. The rule, fixed before the first run: the lowest MASE, weighted by
 series x horizon over the subsets, wins; within 0.1 % of a simpler procedure (``fixed``, then
 ``m-rule``) the simpler one wins.
@@ -26,11 +27,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from metacompose.agents.selection import validation_split
 from metacompose.backtest import backtest
 from metacompose.cube import ForecastCube
 from metacompose.data import load_m3, validate_frame
 from metacompose.models import DEFAULT_POOL, build_pool
-from metacompose.pool_selection import select_pool, series_errors
+from metacompose.metrics import mase, smape
+from metacompose.pool_selection import select_pool
 
 SUBSETS = ["yearly", "quarterly", "monthly", "other"]
 FIXED = ["ARIMA", "ETS", "Theta", "MLP", "LSTM", "SeasonalNaive"]
@@ -54,16 +57,6 @@ def full_cube(path: str, subset: str, n_jobs: int) -> ForecastCube:
     return replace(cube, forecasts=fc, failed=failed, models=list(DEFAULT_POOL))
 
 
-def nested(cube: ForecastCube) -> tuple[ForecastCube, ForecastCube]:
-    """``(inner, validation)``: the cube with only the origins that end by the validation origin
-    known, and the cube with only the validation origin known."""
-    v = cube.shape[1] - 2
-    clean = (cube.origins >= 0) & (cube.origins + cube.horizon <= cube.origins[:, [v]])
-    inner = replace(cube, actuals=np.where(clean[:, :, None], cube.actuals, np.nan).astype(np.float32))
-    only_v = (np.arange(cube.shape[1]) == v)[None, :, None]
-    return inner, replace(cube, actuals=np.where(only_v, cube.actuals, np.nan).astype(np.float32))
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="benchmarks/m3/out")
@@ -73,17 +66,19 @@ def main(argv=None) -> None:
     totals = {"fixed": [0.0, 0], "m-rule": [0.0, 0], "selected": [0.0, 0]}
     for subset in SUBSETS:
         cube = full_cube(f"{args.out}/cube_{subset}", subset, args.n_jobs)
-        inner, val = nested(cube)
+        # the agent's own validation split: backtest origins that end by the validation origin
+        sub, actual, mask = validation_split(cube)
         pools = {"fixed": FIXED, "m-rule": FIXED if cube.season_length > 1 else FIXED[:-1] + ["Drift"],
-                 "selected": select_pool(inner).models}
+                 "selected": select_pool(sub).models}
         print(f"{subset} (validation origin, equal-weight mean of the chosen pool):")
         for name, pool in pools.items():
             idx = [cube.models.index(a) for a in pool]
-            mase, smape = series_errors(val, idx, "mase"), series_errors(val, idx, "smape")
-            ok = np.isfinite(mase)
-            totals[name][0] += float(mase[ok].mean()) * ok.sum() * cube.horizon
-            totals[name][1] += int(ok.sum()) * cube.horizon
-            print(f"  {name:9s} MASE {mase[ok].mean():.4f}  sMAPE {smape[ok].mean():.2f}  pool {', '.join(pool)}")
+            mean = sub.forecasts[mask, -1][:, idx].astype(np.float64).mean(axis=1)   # (S', H)
+            err_mase = mase(actual[mask], mean, cube.scales[mask, None].astype(np.float64), axis=1)
+            err_smape = smape(actual[mask], mean, axis=1)
+            totals[name][0] += float(err_mase.mean()) * mask.sum() * cube.horizon
+            totals[name][1] += int(mask.sum()) * cube.horizon
+            print(f"  {name:9s} MASE {err_mase.mean():.4f}  sMAPE {err_smape.mean():.2f}  pool {', '.join(pool)}")
     score = {k: a / n for k, (a, n) in totals.items()}
     print("all (series x horizon weighted) MASE: " + ", ".join(f"{k} {v:.4f}" for k, v in score.items()))
     winner = min(score, key=score.get)
