@@ -146,7 +146,8 @@ class Composer:
         return self
 
     def _finish(self) -> None:
-        from metacompose.agents.base import CompositionAgent, weighted_forecasts
+        from metacompose.agents.base import CompositionAgent
+        from metacompose.combine import weighted_forecasts
 
         w = np.asarray(self.agent_.weights(self.cube_), dtype=np.float64)
         self.weights_ = w[:, -1]

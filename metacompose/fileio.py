@@ -1,21 +1,99 @@
-"""Safe reading of metacompose's files: a JSON header with a format name and version, and npz arrays.
+"""metacompose's one file container: a JSON header beside an ``.npz`` of arrays, written atomically.
 
-Nothing here unpickles: arrays are read with ``allow_pickle=False``, so an object array
-(a pickle in disguise) is refused instead of executed.
+Everything metacompose saves (forecast cubes, composition agents and their checkpoints,
+composers, learned-optimizer weights and checkpoints) is a *container* at a base path
+``<base>``:
+
+* ``<base>.json``: ``{"format": <name>, "version": <int>, ...}``, the rest of the header
+  being the owner's JSON values;
+* ``<base>.npz``: named numeric arrays (absent when the owner has none), read with
+  ``allow_pickle=False``, so an object array (a pickle in disguise) is refused, not executed;
+* optional extra files ``<base><suffix>`` written by the owner (the PPO policy's
+  ``state_dict`` as ``<base>.pt``, read back with ``torch.load(weights_only=True)``).
+
+:func:`save_container` writes every file to a temporary name first and moves them into place
+with :func:`os.replace`, the header last: a run killed mid-write leaves either the previous
+container or none, never a header that points to half-written arrays.
+:func:`load_container` checks the format name and refuses versions newer than the reader.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 
-from metacompose.errors import FileFormatError
+from metacompose.errors import FileFormatError, InputError
+
+SUFFIXES = (".json", ".npz", ".pt")
+
+
+def container_base(path: str | Path) -> Path:
+    """The base path of a container: ``path`` without a ``.json``/``.npz``/``.pt`` suffix."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in SUFFIXES else path
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def write_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], compress: bool = True) -> Path:
+    """Write ``arrays`` to the ``.npz`` file ``path`` atomically (temporary file, then rename).
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    with open(tmp, "wb") as fh:
+        (np.savez_compressed if compress else np.savez)(fh, **dict(arrays))
+    os.replace(tmp, path)
+    return path
+
+
+def save_container(path: str | Path, fmt: str, version: int, header: Mapping | None = None,
+                   arrays: Mapping[str, np.ndarray] | None = None,
+                   extras: Mapping[str, Callable[[Path], None]] | None = None, compress: bool = True) -> Path:
+    """Write a container atomically (see the module notes).
+
+    Args:
+        path: the base path (a ``.json``/``.npz``/``.pt`` suffix is dropped).
+        fmt: the format name stored as ``header["format"]``; version: its version.
+        header: further JSON values of the header (must not use the keys ``format``/``version``).
+        arrays: named numeric arrays for ``<base>.npz`` (None: no npz is written).
+        extras: ``{suffix: writer}``; each ``writer(tmp_path)`` writes ``<base><suffix>``.
+        compress: ``np.savez_compressed`` (default) or plain ``np.savez``.
+
+    Returns:
+        the path of the JSON header.
+
+    Raises:
+        InputError: ``header`` uses a reserved key.
+    """
+    base = container_base(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    header = dict(header or {})
+    if "format" in header or "version" in header:
+        raise InputError("'format' and 'version' are reserved header keys")
+    if arrays is not None:
+        write_arrays(base.with_suffix(".npz"), arrays, compress)
+    for suffix, writer in (extras or {}).items():
+        target = base.with_name(base.name + suffix)
+        writer(_tmp(target))
+        os.replace(_tmp(target), target)
+    js = base.with_suffix(".json")
+    _tmp(js).write_text(json.dumps({"format": fmt, "version": int(version), **header}, indent=1))
+    os.replace(_tmp(js), js)
+    return js
 
 
 def check_version(header: dict, supported: int, what: str) -> None:
-    """Refuse a file header whose ``version`` is missing, not a positive integer, or newer than ``supported``.
+    """Refuse a header whose ``version`` is missing, not a positive integer, or newer than ``supported``.
 
     Raises:
         FileFormatError: with a message naming ``what`` (e.g. ``"cube"``).
@@ -29,8 +107,8 @@ def check_version(header: dict, supported: int, what: str) -> None:
         )
 
 
-def read_header(path: Path, fmt: str, supported: int, what: str) -> dict:
-    """Read and check a JSON header.
+def read_header(path: str | Path, fmt: str, supported: int, what: str) -> dict:
+    """Read and check a container's JSON header.
 
     Args:
         path: the ``.json`` file.
@@ -56,12 +134,12 @@ def read_header(path: Path, fmt: str, supported: int, what: str) -> dict:
     return header
 
 
-def read_arrays(path: Path, what: str, keys=None) -> dict[str, np.ndarray]:
+def read_arrays(path: str | Path, what: str, keys=None) -> dict[str, np.ndarray]:
     """Read the arrays of an ``.npz`` file without unpickling.
 
     Args:
-        path: the ``.npz`` file; what: the kind of file, for messages;
-        keys: names to read (all if None).
+        path: the ``.npz`` file (a path or an importlib ``Traversable``); what: the kind of
+        file, for messages; keys: names to read (all if None).
 
     Returns:
         name -> array.
@@ -71,9 +149,31 @@ def read_arrays(path: Path, what: str, keys=None) -> dict[str, np.ndarray]:
         FileFormatError: corrupted, holds object (pickled) arrays, or lacks a key.
     """
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             return {k: z[k] for k in (z.files if keys is None else keys)}
     except FileNotFoundError:
         raise
     except Exception as exc:  # zipfile/numpy raise many types on corrupt or pickled files
         raise FileFormatError(f"{path} is corrupted or not a {what} file: {exc}") from None
+
+
+def load_container(path: str | Path, fmt: str, supported: int, what: str, keys=None,
+                   arrays: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a container written by :func:`save_container`; never unpickles anything.
+
+    Args:
+        path: the base path (a ``.json``/``.npz``/``.pt`` suffix is dropped).
+        fmt, supported, what: as :func:`read_header`.
+        keys: array names that must be present (all present ones if None).
+        arrays: False when the container has no ``.npz`` (the dict returned is then empty).
+
+    Returns:
+        ``(header, arrays)``.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        FileFormatError: as :func:`read_header` and :func:`read_arrays`.
+    """
+    base = container_base(path)
+    header = read_header(base.with_suffix(".json"), fmt, supported, what)
+    return header, (read_arrays(base.with_suffix(".npz"), what, keys) if arrays else {})

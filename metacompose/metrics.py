@@ -59,6 +59,23 @@ def smape(y: np.ndarray, yhat: np.ndarray, axis=None) -> np.ndarray | float:
     Raises:
         InputError: the shapes of ``y`` and ``yhat`` do not broadcast.
     """
+    return _nanmean(smape_points(y, yhat), axis)
+
+
+def smape_points(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+    """Pointwise sMAPE in percent, ``200 * |y - yhat| / (|y| + |yhat|)``: the one sMAPE formula.
+
+    Args:
+        y: actuals, any shape; NaN marks unknown values.
+        yhat: forecasts, same (or a broadcastable) shape.
+
+    Returns:
+        float64 array of the broadcast shape, in ``[0, 200]``; 0 where ``y == yhat == 0``;
+        NaN where ``y`` is NaN.
+
+    Raises:
+        InputError: the shapes do not broadcast.
+    """
     y, yhat = _pair(y, yhat)
     # divide both by the larger magnitude first, so that huge finite values cannot overflow
     top = np.maximum(np.abs(y), np.abs(yhat))
@@ -67,8 +84,7 @@ def smape(y: np.ndarray, yhat: np.ndarray, axis=None) -> np.ndarray | float:
         b = np.where(top > 0, yhat / np.where(top > 0, top, 1.0), 0.0)
         den = np.abs(a) + np.abs(b)
         val = np.where(den > 0, 200.0 * np.abs(a - b) / np.where(den > 0, den, 1.0), 0.0)
-    val = np.where(np.isnan(y), np.nan, np.minimum(val, 200.0))
-    return _nanmean(val, axis)
+    return np.where(np.isnan(y), np.nan, np.minimum(val, 200.0))
 
 
 def mase_scale(y: np.ndarray, season_length: int) -> float:
@@ -112,12 +128,83 @@ def mase(y: np.ndarray, yhat: np.ndarray, scale, axis=None) -> np.ndarray | floa
     Raises:
         InputError: shapes that do not broadcast, or a scale that is not positive and finite.
     """
-    y, yhat = _pair(y, yhat)
     scale = np.asarray(scale, dtype=np.float64)
     if np.any(~np.isfinite(scale)) or np.any(scale <= 0):
         raise InputError("the MASE scale must be positive and finite; use metacompose.metrics.mase_scale")
-    err = np.abs(y - yhat)
-    return _nanmean(err / scale, axis)
+    return _nanmean(scaled_errors(y, yhat, scale), axis)
+
+
+def scaled_errors(y: np.ndarray, yhat: np.ndarray, scale) -> np.ndarray:
+    """Pointwise absolute scaled errors ``|y - yhat| / scale``: the one MASE formula (MASE units).
+
+    Args:
+        y, yhat: actuals and forecasts, broadcastable shapes; NaN in ``y`` gives NaN.
+        scale: the MASE scale (:func:`mase_scale`), broadcastable against them.
+
+    Returns:
+        float64 array of the broadcast shape.
+
+    Raises:
+        InputError: the shapes do not broadcast.
+    """
+    y, yhat = _pair(y, yhat)
+    return np.abs(y - yhat) / scale
+
+
+ERROR_METRICS = ("mase", "smape")
+# Rewards are error differences in these units: MASE as is, sMAPE as a fraction (percent / 100),
+# so that both metrics give rewards of order one.
+REWARD_UNITS = {"mase": 1.0, "smape": 0.01}
+
+
+def check_metric(metric, name: str = "metric") -> str:
+    """``metric`` if it is ``"mase"`` or ``"smape"``.
+
+    Raises:
+        InputError: anything else; the message names ``name``.
+    """
+    if metric not in ERROR_METRICS:
+        raise InputError(f"{name} must be one of {ERROR_METRICS}, got {metric!r}")
+    return metric
+
+
+def horizon_errors(y: np.ndarray, yhat: np.ndarray, scale, metric: str) -> np.ndarray:
+    """Error of each forecast averaged over its horizon (the last axis), unknown steps left out.
+
+    Args:
+        y: actuals ``(..., H)``; NaN marks an unknown step.
+        yhat: forecasts ``(..., H)`` broadcastable against ``y``, e.g. ``(S, O, M, H)``
+            against ``(S, O, 1, H)``.
+        scale: MASE scale broadcastable against ``y[..., :1]`` (used for ``"mase"`` only).
+        metric: ``"mase"`` (MASE units) or ``"smape"`` (percent).
+
+    Returns:
+        float64 array of the broadcast shape without its last axis; NaN where no step is known.
+
+    Raises:
+        InputError: unknown ``metric`` or shapes that do not broadcast.
+    """
+    if check_metric(metric) == "mase":
+        return _nanmean(scaled_errors(y, yhat, scale), -1)
+    return _nanmean(smape_points(y, yhat), -1)
+
+
+def reward(error_reference, error_composed, metric: str, clip: float) -> np.ndarray:
+    """The composition reward: how much lower the composed forecast's error is than a reference's.
+
+    ``clip(REWARD_UNITS[metric] * (error_reference - error_composed), -clip, clip)``, with the
+    errors in the units of :func:`horizon_errors` (NaN counts as no gain).
+
+    Args:
+        error_reference, error_composed: broadcastable arrays of horizon errors.
+        metric: ``"mase"`` or ``"smape"``.
+        clip: bound of the reward's absolute value (> 0).
+
+    Returns:
+        float64 array; positive where the composed forecast is more accurate.
+    """
+    gain = REWARD_UNITS[check_metric(metric)] * (np.asarray(error_reference, dtype=np.float64) - error_composed)
+    return np.clip(np.nan_to_num(gain), -clip, clip)
 
 
 def owa(smape_model: float, mase_model: float, smape_naive2: float, mase_naive2: float) -> float:

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from metacompose.checks import check_horizon, check_season_length
 from metacompose.errors import ForecastError, InputError, NotFittedError, SeriesTooShortError
 
 
@@ -45,19 +46,6 @@ def check_series(y: Any, min_length: int = 1, name: str = "y") -> np.ndarray:
     return arr
 
 
-def check_horizon(h: Any) -> int:
-    """Return ``h`` as a positive ``int``.
-
-    Raises:
-        InputError: ``h`` is not an integer or is ``<= 0``.
-    """
-    if isinstance(h, bool) or not isinstance(h, (int, np.integer)):
-        raise InputError(f"horizon h must be a positive integer, got {h!r}")
-    if int(h) <= 0:
-        raise InputError(f"horizon h must be a positive integer, got {h}")
-    return int(h)
-
-
 class Forecaster:
     """Base class of every forecaster in the pool.
 
@@ -79,8 +67,7 @@ class Forecaster:
     fallback: str | None = "SeasonalNaive"
 
     def __init__(self, season_length: int = 1, alias: str | None = None) -> None:
-        if isinstance(season_length, bool) or not isinstance(season_length, (int, np.integer)) or season_length < 1:
-            raise InputError(f"season_length must be a positive integer, got {season_length!r}")
+        check_season_length(season_length)
         self.season_length = int(season_length)
         if alias is not None:
             self.alias = str(alias)
