@@ -13,20 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from metacompose.agents.base import AGENT_FORMAT, AGENT_VERSION, CompositionAgent, weighted_forecasts
+from metacompose.agents.base import AGENT_FORMAT, AGENT_REGISTRY, AGENT_VERSION, CompositionAgent
 from metacompose.agents.baselines import BestSingle, EqualWeights, InverseError, Median
 from metacompose.agents.fforma import FFORMA
 from metacompose.agents.ppo import PPOAgent
 from metacompose.errors import InputError, UnknownModelError
 
-AGENTS: dict[str, type[CompositionAgent]] = {
-    "ppo": PPOAgent,
-    "equal": EqualWeights,
-    "median": Median,
-    "best": BestSingle,
-    "inverse_error": InverseError,
-    "fforma": FFORMA,
-}
+AGENTS: dict[str, type[CompositionAgent]] = AGENT_REGISTRY
+"""Agent name -> class: ``ppo``, ``equal``, ``median``, ``best``, ``inverse_error``, ``fforma``
+(and any ``CompositionAgent`` subclass with a ``name`` defined after them)."""
 
 _ALIASES = {"best_single": "best", "bestsingle": "best", "mean": "equal", "equal_weights": "equal",
             "inverse": "inverse_error", "inverseerror": "inverse_error"}
@@ -67,5 +62,5 @@ def load_agent(path: str | Path) -> CompositionAgent:
 
 __all__ = [
     "AGENTS", "AGENT_FORMAT", "AGENT_VERSION", "CompositionAgent", "PPOAgent", "EqualWeights", "Median",
-    "BestSingle", "InverseError", "FFORMA", "get_agent", "load_agent", "weighted_forecasts",
+    "BestSingle", "InverseError", "FFORMA", "get_agent", "load_agent",
 ]

@@ -1,30 +1,45 @@
-"""The interface every composition agent shares, and its safe file format.
+"""The interface every composition agent shares, its parameter handling and its safe file format.
 
 An agent turns a :class:`~metacompose.cube.ForecastCube` into weights over the pool's
 ``M`` models, for every origin of every series, the final one included:
 
-* ``fit(cube) -> self`` learns from the backtest origins only (``cube.train_valid``);
+* ``fit(cube) -> self`` learns from the backtest origins only (``cube.backtest_mask``);
+  what it learns is kept in attributes with a trailing underscore (``models_``, ``policy_``);
 * ``weights(cube) -> (S, O, M)``: rows on the simplex, each computed only from what is
-  known at its origin;
+  known at its origin (:mod:`metacompose.history`);
 * ``combine(cube) -> (S, O, H)``: the composed forecasts (by default the weighted sum);
-* ``save(path)`` / ``load(path)``: a JSON header (format name and version, the agent's
-  parameters) beside an ``.npz`` of arrays, read back without unpickling anything.
+* ``get_params()``: the constructor arguments, read from the constructor's signature (as
+  scikit-learn's ``get_params`` and stable-baselines3's saved ``data`` do), so that
+* ``save(path)`` / ``load(path)`` can rebuild the agent through its constructor: a
+  :mod:`metacompose.fileio` container (a JSON header with the format version, the agent's
+  name, parameters and fitted JSON state, beside an ``.npz`` of arrays), read back without
+  unpickling anything.
+
+A subclass sets ``name`` (its key in :data:`AGENT_REGISTRY`), lists the checks of its
+constructor arguments in ``param_checks`` and calls ``self._set_params(locals())`` in its
+constructor, implements :meth:`weights`, and if it learns something, :meth:`fit`,
+:meth:`_state` and :meth:`_set_state`.
 """
 
 from __future__ import annotations
 
-import json
+import inspect
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
+from metacompose.combine import weighted_forecasts
 from metacompose.cube import ForecastCube
 from metacompose.errors import FileFormatError, InputError
-from metacompose.fileio import read_arrays, read_header
+from metacompose.fileio import container_base, container_file, read_arrays, read_header, save_container
 
 AGENT_FORMAT = "metacompose.agent"
 AGENT_VERSION = 1
+
+AGENT_REGISTRY: dict[str, type["CompositionAgent"]] = {}
+"""Agent name -> class, filled as each agent class is defined."""
 
 
 def check_cube(cube: Any) -> ForecastCube:
@@ -38,61 +53,58 @@ def check_cube(cube: Any) -> ForecastCube:
     return cube
 
 
-def equal_weights(cube: ForecastCube) -> np.ndarray:
-    """Equal weights, float64 ``(S, O, M)``."""
-    S, O, M, _ = cube.shape
-    return np.full((S, O, M), 1.0 / M)
+class CompositionAgent(ABC):
+    """Base class of composition agents (baselines and PPO); see the module notes.
 
-
-def weighted_forecasts(weights: np.ndarray, forecasts: np.ndarray) -> np.ndarray:
-    """Weighted sum of forecasts over the model axis, leaving out non-finite forecasts.
-
-    Args:
-        weights: ``(..., M)`` on the simplex.
-        forecasts: ``(..., M, H)``.
-
-    Returns:
-        float64 ``(..., H)``. Where a model's forecast is NaN the weights of the others are
-        renormalised; where every weighted forecast is NaN (an origin that does not exist)
-        the result is NaN.
-    """
-    f = np.asarray(forecasts, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)[..., None]
-    fin = np.isfinite(f)
-    num = np.sum(w * np.where(fin, f, 0.0), axis=-2)
-    den = np.sum(w * fin, axis=-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-
-
-def _base_path(path: str | Path) -> Path:
-    path = Path(path)
-    return path.with_suffix("") if path.suffix in (".json", ".npz", ".pt") else path
-
-
-class CompositionAgent:
-    """Base class of composition agents (baselines and PPO).
-
-    Subclasses set ``name`` (their key in ``metacompose.agents.AGENTS``), implement
-    :meth:`weights`, and if they learn something, :meth:`fit`, :meth:`_state` and
-    :meth:`_set_state`. Constructor arguments must be JSON values and are returned by
-    :meth:`get_params`, so that :meth:`save` / :meth:`load` can rebuild the agent.
+    Class attributes:
+        name: the agent's key in :data:`AGENT_REGISTRY` (and ``get_agent(name)``).
+        param_checks: constructor argument -> ``check(value, name) -> value`` (raising
+            :class:`~metacompose.errors.InputError`); arguments without a check are stored as given.
+        unsaved_params: constructor arguments left out of :meth:`get_params` and of saved
+            files (live objects such as callbacks).
     """
 
-    name: str = "base"
+    name: ClassVar[str] = "base"
+    param_checks: ClassVar[Mapping[str, Callable[[Any, str], Any]]] = {}
+    unsaved_params: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and not inspect.isabstract(cls):
+            AGENT_REGISTRY[cls.name] = cls
+
+    # --- parameters ----------------------------------------------------------------------------
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The constructor's argument names, in order."""
+        params = inspect.signature(cls.__init__).parameters.values()
+        return [p.name for p in params if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+
+    def _set_params(self, values: Mapping[str, Any]) -> None:
+        """Check (``param_checks``) and store every constructor argument found in ``values``.
+
+        Raises:
+            InputError: a check refuses a value.
+        """
+        for name in self._param_names():
+            check = self.param_checks.get(name)
+            setattr(self, name, values[name] if check is None else check(values[name], name))
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as JSON values."""
-        return {}
+        """The constructor arguments as stored (JSON values), except ``unsaved_params``."""
+        return {n: getattr(self, n) for n in self._param_names() if n not in self.unsaved_params}
+
+    # --- learning and weighting ------------------------------------------------------------------
 
     def fit(self, cube: ForecastCube) -> "CompositionAgent":
-        """Learn from the backtest origins (``cube.train_valid``) of ``cube``.
+        """Learn from the backtest origins (``cube.backtest_mask``) of ``cube``.
 
         Args:
             cube: the forecast cube.
 
         Returns:
-            ``self``.
+            ``self``, with ``models_`` (the pool's aliases).
 
         Raises:
             InputError: ``cube`` is not a ForecastCube.
@@ -101,6 +113,7 @@ class CompositionAgent:
         self.models_ = list(cube.models)
         return self
 
+    @abstractmethod
     def weights(self, cube: ForecastCube) -> np.ndarray:
         """Weights of the ``M`` models at every origin of every series.
 
@@ -112,7 +125,6 @@ class CompositionAgent:
             ``k`` depends only on what is known at that origin. Origins that do not exist get
             equal weights.
         """
-        raise NotImplementedError
 
     def combine(self, cube: ForecastCube) -> np.ndarray:
         """Composed forecasts, by default ``weights(cube)`` applied to ``cube.forecasts``.
@@ -126,38 +138,36 @@ class CompositionAgent:
         check_cube(cube)
         return weighted_forecasts(self.weights(cube), cube.forecasts)
 
-    # --- persistence -------------------------------------------------------------------------
+    # --- persistence -----------------------------------------------------------------------------
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Fitted state as (JSON values, numeric arrays)."""
         return ({"models": self.models_} if hasattr(self, "models_") else {}), {}
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray], base: Path) -> None:
-        """Restore what :meth:`_state` returned (``base`` is the path without suffix)."""
+        """Restore what :meth:`_state` returned (``base`` is the container's base path)."""
         if "models" in state:
             self.models_ = list(state["models"])
 
-    def _save_extra(self, base: Path) -> None:
-        """Write files other than the header and the npz (PPO writes its policy)."""
+    def _extra_files(self) -> dict[str, Callable[[Path], None]]:
+        """Files beside the header and the npz, as ``{suffix: writer(path)}`` (PPO: its policy)."""
+        return {}
 
     def save(self, path: str | Path) -> Path:
-        """Write ``<path>.json`` (header and parameters) and ``<path>.npz`` (arrays).
+        """Write ``<path>.json`` (header, parameters, JSON state) and ``<path>.npz`` (arrays).
 
         Args:
-            path: destination without suffix (a ``.json``/``.npz`` suffix is dropped).
+            path: destination without suffix (a ``.json``/``.npz``/``.pt`` suffix is dropped).
 
         Returns:
             the path of the JSON header.
+
+        Raises:
+            NotFittedError: an agent that must be fitted before it can be saved is not.
         """
-        base = _base_path(path)
-        base.parent.mkdir(parents=True, exist_ok=True)
         state, arrays = self._state()
-        header = {"format": AGENT_FORMAT, "version": AGENT_VERSION, "agent": self.name,
-                  "params": self.get_params(), "state": state}
-        np.savez_compressed(base.with_suffix(".npz"), **arrays)
-        self._save_extra(base)
-        base.with_suffix(".json").write_text(json.dumps(header, indent=1))
-        return base.with_suffix(".json")
+        header = {"agent": self.name, "params": self.get_params(), "state": state}
+        return save_container(path, AGENT_FORMAT, AGENT_VERSION, header, arrays, self._extra_files())
 
     @classmethod
     def load(cls, path: str | Path) -> "CompositionAgent":
@@ -177,12 +187,10 @@ class CompositionAgent:
             FileFormatError: not an agent file, corrupted, an unknown agent, another kind of
                 agent than ``cls``, or a format version newer than this metacompose supports.
         """
-        from metacompose.agents import AGENTS
-
-        base = _base_path(path)
-        header_path = base.with_suffix(".json")
+        base = container_base(path)
+        header_path = container_file(base, ".json")
         header = read_header(header_path, AGENT_FORMAT, AGENT_VERSION, "agent")
-        klass = AGENTS.get(str(header.get("agent", "")).lower())
+        klass = AGENT_REGISTRY.get(str(header.get("agent", "")).lower())
         if klass is None:
             raise FileFormatError(f"{header_path} holds an unknown agent {header.get('agent')!r}")
         if not issubclass(klass, cls):
@@ -194,8 +202,7 @@ class CompositionAgent:
             agent = klass(**params)
         except (TypeError, InputError) as exc:
             raise FileFormatError(f"{header_path}: parameters do not fit {klass.__name__}: {exc}") from None
-        arrays = read_arrays(base.with_suffix(".npz"), "composition-agent")
-        agent._set_state(header.get("state", {}) or {}, arrays, base)
+        agent._set_state(header.get("state", {}) or {}, read_arrays(container_file(base, ".npz"), "agent"), base)
         return agent
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """Baseline composers: equal weights, median, best single model, inverse error.
 
 Each uses, at origin ``k``, only the errors known there (the steps of past forecasts whose
-target position is before the origin; see :func:`metacompose.envs.observation.past_errors`).
+target position is before the origin; see :func:`metacompose.history.past_errors`).
 Without any known error (a series' first origin) the selection and inverse-error
 baselines fall back to equal weights.
 """
@@ -9,22 +9,15 @@ baselines fall back to equal weights.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from functools import partial
 
 import numpy as np
 
-from metacompose.agents.base import CompositionAgent, check_cube, equal_weights
+from metacompose.agents.base import CompositionAgent, check_cube
+from metacompose.checks import check_number, check_optional_int
+from metacompose.combine import equal_weights
 from metacompose.cube import ForecastCube
-from metacompose.envs.observation import past_error_table
-from metacompose.errors import InputError
-
-
-def _check_history(history: Any) -> int | None:
-    if history is None:
-        return None
-    if isinstance(history, bool) or not isinstance(history, (int, np.integer)) or history < 1:
-        raise InputError(f"history must be None or a positive integer, got {history!r}")
-    return int(history)
+from metacompose.history import past_error_table
 
 
 class EqualWeights(CompositionAgent):
@@ -34,7 +27,7 @@ class EqualWeights(CompositionAgent):
 
     def weights(self, cube: ForecastCube) -> np.ndarray:
         """float64 ``(S, O, M)`` filled with ``1 / M``."""
-        return equal_weights(check_cube(cube))
+        return equal_weights(check_cube(cube).shape[:3])
 
 
 class Median(CompositionAgent):
@@ -84,12 +77,10 @@ class BestSingle(CompositionAgent):
     """
 
     name = "best"
+    param_checks = {"history": check_optional_int}
 
     def __init__(self, history: int | None = None) -> None:
-        self.history = _check_history(history)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"history": self.history}
+        self._set_params(locals())
 
     def weights(self, cube: ForecastCube) -> np.ndarray:
         """float64 ``(S, O, M)``: one-hot rows (equal rows where nothing is known yet)."""
@@ -111,15 +102,11 @@ class InverseError(CompositionAgent):
     """
 
     name = "inverse_error"
+    param_checks = {"history": check_optional_int,
+                    "power": partial(check_number, low=0.0, low_open=True)}
 
     def __init__(self, history: int | None = None, power: float = 1.0) -> None:
-        self.history = _check_history(history)
-        if not (isinstance(power, (int, float)) and np.isfinite(power) and power > 0):
-            raise InputError(f"power must be a positive number, got {power!r}")
-        self.power = float(power)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"history": self.history, "power": self.power}
+        self._set_params(locals())
 
     def weights(self, cube: ForecastCube) -> np.ndarray:
         """float64 ``(S, O, M)``; models without a known error get none; equal rows where none is known."""

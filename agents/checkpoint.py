@@ -1,45 +1,37 @@
 """Periodic checkpoints of PPO training, and resuming from them after the process was killed.
 
-A checkpoint is two files beside ``path``: ``<path>.ckpt.pt`` holds the policy's and its
-Adam optimizer's ``state_dict`` (tensors only, read back with ``torch.load(weights_only=True)``)
-and ``<path>.ckpt.json`` the number of steps done and the settings it belongs to. Both are
-written to temporary files and moved into place, so a kill mid-write leaves the previous
-checkpoint intact. A resumed run continues from the saved steps with fresh episode draws
-(the environments are reseeded with ``seed + steps done``), so it is not bit-identical to an
-uninterrupted run; it trains the same total number of steps.
+A checkpoint is a :mod:`metacompose.fileio` container at ``<path>.ckpt``:
+``<path>.ckpt.pt`` holds the policy's and its Adam optimizer's ``state_dict`` (tensors only,
+read back with ``torch.load(weights_only=True)``) and ``<path>.ckpt.json`` the number of steps
+done and the settings it belongs to. The container is written atomically, so a kill mid-write
+leaves the previous checkpoint intact. A resumed run continues from the saved steps with
+fresh episode draws (the environments are reseeded with ``seed + steps done``), so it is not
+bit-identical to an uninterrupted run; it trains the same total number of steps.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from metacompose.errors import FileFormatError
+from metacompose.fileio import container_file, read_header, save_container
 
 CKPT_FORMAT, CKPT_VERSION = "metacompose.ppo-checkpoint", 1
 
 
-def _paths(path: str | Path) -> tuple[Path, Path]:
-    base = Path(path)
-    return base.with_name(base.name + ".ckpt.pt"), base.with_name(base.name + ".ckpt.json")
+def _base(path: str | Path) -> Path:
+    return container_file(path, ".ckpt")
 
 
 def save_checkpoint(path: str | Path, model, fingerprint: dict) -> None:
     """Write the policy, its optimizer and ``model.num_timesteps`` atomically."""
-    import torch
-
-    pt, js = _paths(path)
-    pt.parent.mkdir(parents=True, exist_ok=True)
     state = {"policy": model.policy.state_dict(), "optimizer": model.policy.optimizer.state_dict()}
-    pt_tmp, js_tmp = pt.with_name(pt.name + ".tmp"), js.with_name(js.name + ".tmp")
-    torch.save(state, pt_tmp)
-    js_tmp.write_text(json.dumps({"format": CKPT_FORMAT, "version": CKPT_VERSION,
-                                  "timesteps": int(model.num_timesteps), "config": fingerprint}))
-    os.replace(pt_tmp, pt)
-    os.replace(js_tmp, js)
+    save_container(_base(path), CKPT_FORMAT, CKPT_VERSION,
+                   {"timesteps": int(model.num_timesteps), "config": fingerprint},
+                   extras={".pt": lambda target: torch.save(state, target)})
 
 
 def load_checkpoint(path: str | Path, model, fingerprint: dict) -> int:
@@ -48,11 +40,7 @@ def load_checkpoint(path: str | Path, model, fingerprint: dict) -> int:
     Raises:
         FileFormatError: the checkpoint is corrupted or belongs to other settings or another cube.
     """
-    import torch
-
-    from metacompose.fileio import read_header
-
-    pt, js = _paths(path)
+    pt, js = container_file(_base(path), ".pt"), container_file(_base(path), ".json")
     if not (pt.exists() and js.exists()):
         return 0
     header = read_header(js, CKPT_FORMAT, CKPT_VERSION, "PPO checkpoint")

@@ -13,13 +13,14 @@ Naive2's error in its OWA; the mean of the pool is the scale-free analogue here)
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from functools import partial
 
 import numpy as np
 import torch
 from torch import nn
 
 from metacompose.agents.base import CompositionAgent, check_cube
+from metacompose.checks import check_int, check_number
 from metacompose.cube import ForecastCube
 from metacompose.errors import InputError, NotFittedError
 
@@ -39,16 +40,15 @@ class FFORMA(CompositionAgent):
     """
 
     name = "fforma"
+    param_checks = {
+        "hidden": partial(check_int, low=0), "epochs": check_int,
+        "lr": partial(check_number, low=0.0, low_open=True), "weight_decay": partial(check_number, low=0.0),
+        "seed": partial(check_int, low=0),
+    }
 
     def __init__(self, hidden: int = 32, epochs: int = 400, lr: float = 1e-2, weight_decay: float = 1e-4,
                  seed: int = 0) -> None:
-        if hidden < 0 or epochs < 1 or lr <= 0 or weight_decay < 0:
-            raise InputError("FFORMA needs hidden >= 0, epochs >= 1, lr > 0 and weight_decay >= 0")
-        self.hidden, self.epochs, self.lr, self.weight_decay, self.seed = int(hidden), int(epochs), float(lr), float(weight_decay), int(seed)
-
-    def get_params(self) -> dict[str, Any]:
-        return {"hidden": self.hidden, "epochs": self.epochs, "lr": self.lr, "weight_decay": self.weight_decay,
-                "seed": self.seed}
+        self._set_params(locals())
 
     def _net(self, n_in: int, n_out: int) -> nn.Module:
         if self.hidden == 0:
@@ -62,7 +62,7 @@ class FFORMA(CompositionAgent):
             InputError: ``cube`` is not a ForecastCube or has no backtest origin with known actuals.
         """
         check_cube(cube)
-        mask = cube.train_valid
+        mask = cube.backtest_mask
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             err = cube.errors("mase")[mask]                                     # (N, M)

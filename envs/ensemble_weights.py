@@ -8,56 +8,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from metacompose.checks import check_int, check_number
+from metacompose.combine import action_to_weights, equal_weights, weighted_sum
 from metacompose.cube import ForecastCube
-from metacompose.errors import InputError
 from metacompose.envs.observation import DEFAULT_HISTORY, observation_space_size, observation_table
-
-REWARD_METRICS = ("mase", "smape")
-
-
-def action_to_weights(action: np.ndarray, temperature: float) -> np.ndarray:
-    """Map actions in ``[-1, 1]`` to weights on the simplex: ``softmax(temperature * action)``.
-
-    Args:
-        action: shape ``(..., M)``; values outside ``[-1, 1]`` are clipped, NaN counts as 0.
-        temperature: > 0; larger values let an action concentrate more weight on one model
-            (with ``M = 4`` and ``temperature = 3``, the action ``(1, -1, -1, -1)`` gives
-            the first model a weight of 0.993).
-
-    Returns:
-        float64 array of the shape of ``action``; non-negative, summing to 1 along the last
-        axis, never NaN. A uniform action gives exactly equal weights.
-    """
-    a = np.clip(np.nan_to_num(np.asarray(action, dtype=np.float64)), -1.0, 1.0) * float(temperature)
-    z = np.exp(a - a.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
-def horizon_error(y: np.ndarray, f: np.ndarray, scale: float, metric: str) -> np.ndarray:
-    """Error of forecasts ``f`` ``(..., H)`` against actuals ``y`` ``(H,)``, averaged over the horizon.
-
-    Args:
-        y: actuals ``(H,)``; NaN steps are left out.
-        f: forecasts ``(..., H)``.
-        scale: MASE scale (> 0), used when ``metric == "mase"``.
-        metric: ``"mase"`` (MASE units) or ``"smape"`` (sMAPE as a fraction: percent / 100).
-
-    Returns:
-        float64 array of shape ``f.shape[:-1]``.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    f = np.asarray(f, dtype=np.float64)
-    known = np.isfinite(y)
-    y, f = y[known], f[..., known]
-    if y.shape[0] == 0:
-        return np.zeros(f.shape[:-1])
-    if metric == "mase":
-        e = np.abs(y - f) / scale
-    else:
-        den = np.abs(y) + np.abs(f)
-        e = np.where(den > 0, 2.0 * np.abs(y - f) / np.where(den > 0, den, 1.0), 0.0)
-    return e.mean(axis=-1)
-
+from metacompose.errors import InputError
+from metacompose.history import steppable_origins
+from metacompose.metrics import check_metric, reward, reward_errors
 
 class EnsembleWeightsEnv(gym.Env):
     """Choose, origin by origin, the weights that combine a pool's forecasts of one series.
@@ -66,7 +23,8 @@ class EnsembleWeightsEnv(gym.Env):
 
     The environment reads a :class:`~metacompose.cube.ForecastCube`, the rolling-origin
     backtest of a pool of ``M`` base forecasters on ``S`` series. An episode is one series;
-    its steps walk the series' backtest origins (``cube.train_valid``) in time order. At
+    its steps walk the series' steppable backtest origins
+    (:func:`metacompose.history.steppable_origins`) in time order. At
     each origin the agent sees what is known there (how each model did on the forecast
     steps that have already been observed, how far the models disagree now, the series
     features) and chooses weights for the ``M`` forecasts made at that origin. No model is
@@ -78,8 +36,8 @@ class EnsembleWeightsEnv(gym.Env):
     ## Action Space
 
     ``Box(-1, 1, (M,), float32)``. The action ``a`` is mapped to the weights
-    ``softmax(temperature * a)`` (see :func:`action_to_weights`): non-negative, summing to
-    one, never NaN. The uniform action (all entries equal) is the equal-weight combination.
+    ``softmax(temperature * a)`` (see :func:`metacompose.combine.action_to_weights`):
+    non-negative, summing to one, never NaN. The uniform action (all entries equal) is the equal-weight combination.
 
     ## Observation Space
 
@@ -100,7 +58,8 @@ class EnsembleWeightsEnv(gym.Env):
     ``clip(e_equal - e_composed, -reward_clip, reward_clip)`` where ``e`` is the error of
     a combination over the horizon at this origin in scale-free units: MASE with the
     series' scale known at the origin (``reward_metric="mase"``), or sMAPE / 100
-    (``"smape"``). ``e_equal`` is the equal-weight combination, so the uniform action earns
+    (``"smape"``) -- :func:`metacompose.metrics.reward_errors` and
+    :func:`metacompose.metrics.reward`. ``e_equal`` is the equal-weight combination, so the uniform action earns
     0, a combination better than equal weights earns a positive reward.
 
     ## Starting State
@@ -158,47 +117,48 @@ class EnsembleWeightsEnv(gym.Env):
         """
         if not isinstance(cube, ForecastCube):
             raise InputError(f"cube must be a metacompose ForecastCube, got {type(cube).__name__}")
-        if reward_metric not in REWARD_METRICS:
-            raise InputError(f"reward_metric must be one of {REWARD_METRICS}, got {reward_metric!r}")
-        if not (np.isfinite(temperature) and temperature > 0):
-            raise InputError(f"temperature must be a positive number, got {temperature!r}")
-        if int(history) < 1:
-            raise InputError(f"history must be >= 1, got {history!r}")
-        if not reward_clip > 0:
-            raise InputError(f"reward_clip must be > 0, got {reward_clip!r}")
         if render_mode is not None:
             raise InputError("EnsembleWeightsEnv has no render modes")
         self.cube = cube
-        self.reward_metric = reward_metric
-        self.temperature = float(temperature)
-        self.history = int(history)
-        self.reward_clip = float(reward_clip)
+        self.reward_metric = check_metric(reward_metric, "reward_metric")
+        self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+        self.history = check_int(history, "history")
+        self.reward_clip = check_number(reward_clip, "reward_clip", low=0.0, low_open=True)
         self.render_mode = render_mode
         S, O, M, _ = cube.shape
-        self._train = cube.train_valid & np.all(np.isfinite(cube.forecasts), axis=(2, 3))
-        has_train = np.flatnonzero(self._train.any(axis=1))
+        self.steppable = steppable_origins(cube)
+        self.series = self._episode_series(series)
+        D = observation_space_size(cube)
+        if observations is None:
+            observations = observation_table(cube, self.history)
+        elif observations.shape != (S, O, D):
+            raise InputError(f"observations must have shape {(S, O, D)}, got {observations.shape}")
+        self.observations = observations
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(M,), dtype=np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(D,), dtype=np.float32)
+        self._s = -1
+        self._steps = np.zeros(0, dtype=np.int64)
+        self._t = 0
+
+    def _episode_series(self, series: Any) -> np.ndarray:
+        """Indices ``(n,)`` of the chosen series that have a steppable origin.
+
+        Raises:
+            InputError: invalid indices, or none of them has a steppable origin.
+        """
+        S = self.cube.shape[0]
         if series is None:
-            self.series = has_train
+            chosen = np.flatnonzero(self.steppable.any(axis=1))
         else:
             idx = np.atleast_1d(np.asarray(series))
             if idx.dtype == bool:
                 idx = np.flatnonzero(idx)
             if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or np.any((idx < 0) | (idx >= S)):
                 raise InputError(f"series must be indices in [0, {S}) or a boolean mask of length {S}")
-            self.series = np.array([i for i in idx if self._train[i].any()], dtype=np.int64)
-        if self.series.shape[0] == 0:
+            chosen = np.array([i for i in idx if self.steppable[i].any()], dtype=np.int64)
+        if chosen.shape[0] == 0:
             raise InputError("no chosen series has a backtest origin with known actuals; nothing to learn from")
-        D = observation_space_size(cube)
-        if observations is None:
-            observations = observation_table(cube, self.history)
-        elif observations.shape != (S, O, D):
-            raise InputError(f"observations must have shape {(S, O, D)}, got {observations.shape}")
-        self._obs = observations
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(M,), dtype=np.float32)
-        self.observation_space = spaces.Box(-1.0, 1.0, shape=(D,), dtype=np.float32)
-        self._s = -1
-        self._steps = np.zeros(0, dtype=np.int64)
-        self._t = 0
+        return chosen
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode on a series drawn with ``self.np_random`` or given as ``options["series"]``.
@@ -216,15 +176,15 @@ class EnsembleWeightsEnv(gym.Env):
         super().reset(seed=seed)
         if options and "series" in options:
             s = int(options["series"])
-            if not 0 <= s < self.cube.shape[0] or not self._train[s].any():
+            if not 0 <= s < self.cube.shape[0] or not self.steppable[s].any():
                 raise InputError(f"series {s} does not exist or has no backtest origin with known actuals")
         else:
             s = int(self.series[self.np_random.integers(self.series.shape[0])])
         self._s = s
-        self._steps = np.flatnonzero(self._train[s])
+        self._steps = np.flatnonzero(self.steppable[s])
         self._t = 0
         k = int(self._steps[0])
-        return self._obs[s, k].copy(), {"series": s, "origin": k}
+        return self.observations[s, k].copy(), {"series": s, "origin": k}
 
     def step(self, action):
         """Weight the forecasts at the current origin and move to the next origin.
@@ -250,14 +210,13 @@ class EnsembleWeightsEnv(gym.Env):
         y = cube.actuals[s, k]
         sc = float(cube.origin_scales[s, k])
         sc = sc if np.isfinite(sc) and sc > 0 else 1.0
-        eq = np.full(M, 1.0 / M)
-        per_model = horizon_error(y, f, sc, self.reward_metric)
-        e_comp = float(horizon_error(y, w @ f, sc, self.reward_metric))
-        e_eq = float(horizon_error(y, eq @ f, sc, self.reward_metric))
-        reward = float(np.clip(np.nan_to_num(e_eq - e_comp), -self.reward_clip, self.reward_clip))
+        per_model = reward_errors(y, f, sc, self.reward_metric)
+        e_comp = float(reward_errors(y, weighted_sum(w, f), sc, self.reward_metric))
+        e_eq = float(reward_errors(y, weighted_sum(equal_weights((M,)), f), sc, self.reward_metric))
+        r = float(reward(e_eq, e_comp, self.reward_clip))
         self._t += 1
         terminated = self._t >= self._steps.shape[0]
         k_next = int(self._steps[self._t]) if not terminated else min(k + 1, cube.shape[1] - 1)
         info = {"series": s, "origin": k, "weights": w, "errors": per_model,
                 "error_composed": e_comp, "error_equal": e_eq}
-        return self._obs[s, k_next].copy(), reward, terminated, False, info
+        return self.observations[s, k_next].copy(), r, terminated, False, info

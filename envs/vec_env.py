@@ -12,7 +12,7 @@ known in advance:
   equal-weight combination's error at every origin.
 
 One :meth:`CubeVecEnv.step_wait` maps the ``(N, M)`` actions to weights
-(:func:`~metacompose.envs.action_to_weights`), combines the ``N`` current origins'
+(:func:`~metacompose.combine.action_to_weights`), combines the ``N`` current origins'
 forecasts in one ``matmul``, scores them against the precomputed equal-weight error and
 moves every episode one origin on; finished episodes restart at once on a new series
 (stable-baselines3's auto-reset: the last observation is in ``info["terminal_observation"]``).
@@ -31,31 +31,13 @@ import numpy as np
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 
+from metacompose.checks import check_int
+from metacompose.combine import action_to_weights, equal_weights, weighted_sum
 from metacompose.cube import ForecastCube
-from metacompose.envs.ensemble_weights import EnsembleWeightsEnv, action_to_weights
+from metacompose.envs.ensemble_weights import EnsembleWeightsEnv
 from metacompose.envs.observation import DEFAULT_HISTORY
 from metacompose.errors import InputError
-
-
-def _errors(y: np.ndarray, f: np.ndarray, scale: np.ndarray, metric: str) -> np.ndarray:
-    """Horizon-mean error as in :func:`~metacompose.envs.horizon_error`, for all-known actuals.
-
-    Args:
-        y: actuals ``(N, H)``, all finite.
-        f: forecasts ``(N, ..., H)``.
-        scale: MASE scales, broadcastable to ``f.shape[:-1] + (1,)``.
-        metric: ``"mase"`` or ``"smape"``.
-
-    Returns:
-        float64 ``f.shape[:-1]``.
-    """
-    y = y.reshape(y.shape[:1] + (1,) * (f.ndim - 2) + y.shape[1:])
-    if metric == "mase":
-        e = np.abs(y - f) / scale
-    else:
-        den = np.abs(y) + np.abs(f)
-        e = np.where(den > 0, 2.0 * np.abs(y - f) / np.where(den > 0, den, 1.0), 0.0)
-    return e.mean(axis=-1)
+from metacompose.metrics import reward, reward_errors
 
 
 class CubeVecEnv(VecEnv):
@@ -96,8 +78,7 @@ class CubeVecEnv(VecEnv):
         observations: np.ndarray | None = None,
         seed: int | None = None,
     ) -> None:
-        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
-            raise InputError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+        n_envs = check_int(n_envs, "n_envs")
         # one reference environment validates the arguments and builds the observation table
         ref = EnsembleWeightsEnv(cube, series=series, reward_metric=reward_metric, temperature=temperature,
                                  history=history, reward_clip=reward_clip, observations=observations)
@@ -105,8 +86,8 @@ class CubeVecEnv(VecEnv):
         self.temperature, self.reward_clip, self.history = ref.temperature, ref.reward_clip, ref.history
         self.render_mode = None
         S, O, M, H = cube.shape
-        self._obs = ref._obs                                              # (S, O, D) float32
-        train = ref._train                                                # (S, O) steppable origins
+        self._obs = ref.observations                                      # (S, O, D) float32
+        train = ref.steppable                                             # (S, O) steppable origins
         self._n_steps = train.sum(axis=1).astype(np.int64)                # (S,) episode lengths
         order = np.argsort(~train, axis=1, kind="stable")                 # steppable origins first, in time order
         self._steps = np.where(np.arange(O)[None, :] < self._n_steps[:, None], order, 0)   # (S, O)
@@ -119,9 +100,9 @@ class CubeVecEnv(VecEnv):
         s_idx, k_idx = np.nonzero(train)
         if s_idx.size:
             f, y, scl = self._f[s_idx, k_idx], self._y[s_idx, k_idx], self._sc[s_idx, k_idx]
-            self._model_err[s_idx, k_idx] = _errors(y, f, scl[:, None, None], reward_metric)
-            eq = np.full(M, 1.0 / M) @ f                                  # (K, H)
-            self._eq_err[s_idx, k_idx] = _errors(y, eq, scl[:, None], reward_metric)
+            self._model_err[s_idx, k_idx] = reward_errors(y[:, None, :], f, scl[:, None, None], reward_metric)
+            eq = weighted_sum(equal_weights((M,)), f)                     # (K, H)
+            self._eq_err[s_idx, k_idx] = reward_errors(y, eq, scl[:, None], reward_metric)
         super().__init__(int(n_envs), ref.observation_space, ref.action_space)
         self._rngs = [seeding.np_random(None if seed is None else seed + i)[0] for i in range(self.num_envs)]
         if seed is not None:
@@ -180,10 +161,10 @@ class CubeVecEnv(VecEnv):
         k = self._steps[s, t]                                             # (N,) origin indices
         w = action_to_weights(self._actions.reshape(N, M), self.temperature)   # (N, M)
         self._actions = None
-        comp = np.matmul(w[:, None, :], self._f[s, k])[:, 0]              # (N, H)
-        e_comp = _errors(self._y[s, k], comp, self._sc[s, k][:, None], self.reward_metric)
+        comp = weighted_sum(w, self._f[s, k])                             # (N, H)
+        e_comp = reward_errors(self._y[s, k], comp, self._sc[s, k][:, None], self.reward_metric)
         e_eq = self._eq_err[s, k]
-        rewards = np.clip(np.nan_to_num(e_eq - e_comp), -self.reward_clip, self.reward_clip)
+        rewards = reward(e_eq, e_comp, self.reward_clip)
         self._ret += rewards
         t_next = t + 1
         dones = t_next >= self._n_steps[s]
@@ -227,9 +208,9 @@ class CubeVecEnv(VecEnv):
             float64 ``(K,)``.
         """
         w = action_to_weights(np.asarray(actions).reshape(len(series), -1), self.temperature)
-        comp = np.matmul(w[:, None, :], self._f[series, origins])[:, 0]
-        e_comp = _errors(self._y[series, origins], comp, self._sc[series, origins][:, None], self.reward_metric)
-        return np.clip(np.nan_to_num(self._eq_err[series, origins] - e_comp), -self.reward_clip, self.reward_clip)
+        comp = weighted_sum(w, self._f[series, origins])
+        e_comp = reward_errors(self._y[series, origins], comp, self._sc[series, origins][:, None], self.reward_metric)
+        return reward(self._eq_err[series, origins], e_comp, self.reward_clip)
 
     def observations(self, series: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """float32 ``(K, D)``: the observations at those origins."""

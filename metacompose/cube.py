@@ -1,20 +1,19 @@
 """ForecastCube: the backtest of a pool on a panel of series, as plain arrays.
 
-Saved as one ``.npz`` of numeric arrays (loaded with ``allow_pickle=False``) beside a
-JSON header, so a cube from anyone is safe to load.
+Saved in :mod:`metacompose.fileio`'s container (numeric arrays in an ``.npz`` read with
+``allow_pickle=False``, beside a JSON header), so a cube from anyone is safe to load.
 """
 
 from __future__ import annotations
 
-import json
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from metacompose.errors import FileFormatError, InputError
-from metacompose.fileio import read_arrays, read_header
+from metacompose.fileio import container_base, container_file, load_container, save_container
+from metacompose.metrics import horizon_errors
 
 CUBE_FORMAT = "metacompose.cube"
 CUBE_VERSION = 1
@@ -83,7 +82,7 @@ class ForecastCube:
         return self.origins >= 0
 
     @property
-    def train_valid(self) -> np.ndarray:
+    def backtest_mask(self) -> np.ndarray:
         """bool ``(S, O)``: backtest origins (not the final one) whose actuals are fully known."""
         v = self.valid & np.all(np.isfinite(self.actuals), axis=2)
         v[:, -1] = False
@@ -95,23 +94,14 @@ class ForecastCube:
         Args:
             kind: ``"mase"`` (absolute error over the series' MASE scale) or ``"smape"`` (percent).
 
+        Returns:
+            float64 ``(S, O, M)``; NaN where no actual is known.
+
         Raises:
-            ValueError: unknown ``kind``.
+            InputError: unknown ``kind``.
         """
-        y = self.actuals[:, :, None, :].astype(np.float64)
-        f = self.forecasts.astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if kind == "mase":
-                e = np.abs(y - f) / self.scales[:, None, None, None]
-            elif kind == "smape":
-                den = np.abs(y) + np.abs(f)
-                e = np.where(den > 0, 200.0 * np.abs(y - f) / np.where(den > 0, den, 1), 0.0)
-                e = np.where(np.isnan(y), np.nan, e)
-            else:
-                raise ValueError(f"kind must be 'mase' or 'smape', got {kind!r}")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return np.nanmean(e, axis=3)
+        scale = self.scales.astype(np.float64)[:, None, None, None]
+        return horizon_errors(self.actuals[:, :, None, :], self.forecasts, scale, kind)
 
     def take_models(self, aliases) -> "ForecastCube":
         """The same cube restricted to the models ``aliases``, in the cube's model order.
@@ -132,18 +122,16 @@ class ForecastCube:
                        models=[self.models[j] for j in idx], meta=dict(self.meta))
 
     def save(self, path: str | Path) -> Path:
-        """Write ``<path>.npz`` (arrays) and ``<path>.json`` (header); returns the npz path."""
-        path = Path(path)
-        base = path.with_suffix("") if path.suffix in (".npz", ".json") else path
-        base.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(base.with_suffix(".npz"), **{k: getattr(self, k) for k in self._ARRAYS})
+        """Write the cube as a :mod:`metacompose.fileio` container: ``<path>.npz`` (arrays) and
+        ``<path>.json`` (header); returns the npz path.
+        """
         header = {
-            "format": CUBE_FORMAT, "version": CUBE_VERSION, "series_ids": list(map(str, self.series_ids)),
-            "models": list(self.models), "feature_names": list(self.feature_names),
-            "season_length": int(self.season_length), "horizon": int(self.horizon), "meta": self.meta,
+            "series_ids": list(map(str, self.series_ids)), "models": list(self.models),
+            "feature_names": list(self.feature_names), "season_length": int(self.season_length),
+            "horizon": int(self.horizon), "meta": self.meta,
         }
-        base.with_suffix(".json").write_text(json.dumps(header, indent=1))
-        return base.with_suffix(".npz")
+        save_container(path, CUBE_FORMAT, CUBE_VERSION, header, {k: getattr(self, k) for k in self._ARRAYS})
+        return container_file(container_base(path), ".npz")
 
     @classmethod
     def load(cls, path: str | Path) -> "ForecastCube":
@@ -153,10 +141,7 @@ class ForecastCube:
             FileNotFoundError: a file is missing.
             FileFormatError: the files are corrupted, not a cube, or from a newer format version.
         """
-        path = Path(path)
-        base = path.with_suffix("") if path.suffix in (".npz", ".json") else path
-        header = read_header(base.with_suffix(".json"), CUBE_FORMAT, CUBE_VERSION, "cube")
-        arrays = read_arrays(base.with_suffix(".npz"), "cube", cls._ARRAYS)
+        header, arrays = load_container(path, CUBE_FORMAT, CUBE_VERSION, "cube", cls._ARRAYS)
         try:
             return cls(
                 **arrays, series_ids=header["series_ids"], models=header["models"],
@@ -166,4 +151,5 @@ class ForecastCube:
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, FileFormatError):
                 raise
-            raise FileFormatError(f"{base.with_suffix('.json')} is incomplete or malformed: {type(exc).__name__}: {exc}") from None
+            json_path = container_file(container_base(path), ".json")
+            raise FileFormatError(f"{json_path} is incomplete or malformed: {type(exc).__name__}: {exc}") from None

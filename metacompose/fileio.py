@@ -37,6 +37,12 @@ def container_base(path: str | Path) -> Path:
     return path.with_suffix("") if path.suffix in SUFFIXES else path
 
 
+def container_file(base: str | Path, suffix: str) -> Path:
+    """The file ``<base><suffix>`` of a container (``suffix`` appended, never replacing one)."""
+    base = Path(base)
+    return base.with_name(base.name + suffix)
+
+
 def _tmp(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
@@ -81,12 +87,12 @@ def save_container(path: str | Path, fmt: str, version: int, header: Mapping | N
     if "format" in header or "version" in header:
         raise InputError("'format' and 'version' are reserved header keys")
     if arrays is not None:
-        write_arrays(base.with_suffix(".npz"), arrays, compress)
+        write_arrays(container_file(base, ".npz"), arrays, compress)
     for suffix, writer in (extras or {}).items():
-        target = base.with_name(base.name + suffix)
+        target = container_file(base, suffix)
         writer(_tmp(target))
         os.replace(_tmp(target), target)
-    js = base.with_suffix(".json")
+    js = container_file(base, ".json")
     _tmp(js).write_text(json.dumps({"format": fmt, "version": int(version), **header}, indent=1))
     os.replace(_tmp(js), js)
     return js
@@ -175,5 +181,5 @@ def load_container(path: str | Path, fmt: str, supported: int, what: str, keys=N
         FileFormatError: as :func:`read_header` and :func:`read_arrays`.
     """
     base = container_base(path)
-    header = read_header(base.with_suffix(".json"), fmt, supported, what)
-    return header, (read_arrays(base.with_suffix(".npz"), what, keys) if arrays else {})
+    header = read_header(container_file(base, ".json"), fmt, supported, what)
+    return header, (read_arrays(container_file(base, ".npz"), what, keys) if arrays else {})

@@ -189,21 +189,31 @@ def horizon_errors(y: np.ndarray, yhat: np.ndarray, scale, metric: str) -> np.nd
     return _nanmean(smape_points(y, yhat), -1)
 
 
-def reward(error_reference, error_composed, metric: str, clip: float) -> np.ndarray:
+def reward_errors(y: np.ndarray, yhat: np.ndarray, scale, metric: str) -> np.ndarray:
+    """:func:`horizon_errors` in reward units: MASE as is, sMAPE as a fraction (``REWARD_UNITS``).
+
+    Args and Raises: as :func:`horizon_errors`.
+
+    Returns:
+        float64 array of the broadcast shape without its last axis.
+    """
+    return REWARD_UNITS[check_metric(metric)] * horizon_errors(y, yhat, scale, metric)
+
+
+def reward(error_reference, error_composed, clip: float) -> np.ndarray:
     """The composition reward: how much lower the composed forecast's error is than a reference's.
 
-    ``clip(REWARD_UNITS[metric] * (error_reference - error_composed), -clip, clip)``, with the
-    errors in the units of :func:`horizon_errors` (NaN counts as no gain).
+    ``clip(error_reference - error_composed, -clip, clip)``, with both errors in reward units
+    (:func:`reward_errors`); NaN counts as no gain.
 
     Args:
         error_reference, error_composed: broadcastable arrays of horizon errors.
-        metric: ``"mase"`` or ``"smape"``.
         clip: bound of the reward's absolute value (> 0).
 
     Returns:
         float64 array; positive where the composed forecast is more accurate.
     """
-    gain = REWARD_UNITS[check_metric(metric)] * (np.asarray(error_reference, dtype=np.float64) - error_composed)
+    gain = np.asarray(error_reference, dtype=np.float64) - error_composed
     return np.clip(np.nan_to_num(gain), -clip, clip)
 
 

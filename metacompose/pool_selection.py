@@ -6,7 +6,7 @@ on the combination, not on the ranking of the single models: starting from the w
 the model whose removal most lowers the equal-weight mean's backtest error is dropped, for as
 long as a one-sided paired t-test over the series says that removal lowers it and more than
 ``min_models`` remain. Only the backtest origins
-with fully known actuals are scored (``ForecastCube.train_valid``), so the final origin, and
+with fully known actuals are scored (``ForecastCube.backtest_mask``), so the final origin, and
 any test part, plays no part.
 
 This is the pruning idea of ensemble selection (Caruana et al. 2004, ICML, "Ensemble
@@ -25,9 +25,8 @@ import numpy as np
 
 from metacompose.cube import ForecastCube
 from metacompose.errors import InputError
-from metacompose.metrics import check_alpha, improvement_p_value
-
-METRICS = ("mase", "smape")
+from metacompose.checks import check_int
+from metacompose.metrics import check_alpha, check_metric, improvement_p_value
 
 
 class PoolSelection(NamedTuple):
@@ -57,7 +56,7 @@ def series_errors(cube: ForecastCube, members, metric: str = "mase") -> np.ndarr
         members: model indices into the cube's model axis (at least one).
         metric: ``"mase"`` (absolute error over each series' MASE scale) or ``"smape"``
             (percent, M3/M4 definition), averaged over the steps, then over the series'
-            origins in ``cube.train_valid``.
+            origins in ``cube.backtest_mask``.
 
     Returns:
         float64 ``(S,)``; NaN for a series without a backtest origin with known actuals.
@@ -65,15 +64,14 @@ def series_errors(cube: ForecastCube, members, metric: str = "mase") -> np.ndarr
     Raises:
         InputError: unknown ``metric`` or no ``members``.
     """
-    if metric not in METRICS:
-        raise InputError(f"metric must be one of {METRICS}, got {metric!r}")
+    check_metric(metric)
     idx = list(members)
     if not idx:
         raise InputError("the equal-weight mean needs at least one model")
     mean = cube.forecasts[:, :, idx].astype(np.float64).mean(axis=2, keepdims=True)  # (S, O, 1, H)
     single = replace(cube, forecasts=mean, failed=cube.failed[:, :, :1], models=["mean"])
     e = single.errors(metric)[:, :, 0]                                                 # (S, O)
-    known = cube.train_valid
+    known = cube.backtest_mask
     n = known.sum(axis=1)
     total = np.where(known, np.nan_to_num(e), 0.0).sum(axis=1)
     return np.where(n > 0, total / np.maximum(n, 1), np.nan)
@@ -100,8 +98,7 @@ def select_pool(cube: ForecastCube, metric: str = "mase", min_models: int = 2,
         InputError: unknown ``metric``, ``min_models`` not a positive int, or ``alpha`` not
             in ``(0, 1)`` and not None.
     """
-    if isinstance(min_models, bool) or not isinstance(min_models, (int, np.integer)) or min_models < 1:
-        raise InputError(f"min_models must be a positive integer, got {min_models!r}")
+    check_int(min_models, "min_models")
     check_alpha(alpha)
     kept = list(range(cube.shape[2]))
     current = series_errors(cube, kept, metric)

@@ -99,7 +99,7 @@ def test_ppo_save_load_identical_weights(trained, train_cube, heldout_cube, tmp_
         assert isinstance(loaded, PPOAgent)
         np.testing.assert_array_equal(loaded.weights(heldout_cube), trained.weights(heldout_cube))
         np.testing.assert_array_equal(loaded.pooled_weights_, trained.pooled_weights_)
-        assert (loaded.pooling, loaded.shrinkage) == (trained.pooling, trained.shrinkage)
+        assert (loaded.pooling_, loaded.shrinkage_) == (trained.pooling_, trained.shrinkage_)
         np.testing.assert_array_equal(loaded.combine(train_cube), trained.combine(train_cube))
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import metacompose.envs  # noqa: F401  (registers the environment)
-from metacompose.envs import ENV_ID, EnsembleWeightsEnv, action_to_weights, observation_names
+from metacompose.combine import action_to_weights
+from metacompose.envs import ENV_ID, EnsembleWeightsEnv, observation_names
 from metacompose.envs.observation import observation, observation_space_size, observation_table
 from metacompose.errors import InputError
 from metacompose.synthetic import make_synthetic_cube
@@ -52,8 +53,8 @@ def test_spaces_and_episode_walks_backtest_origins_in_order(cube):
             assert step_info["origin"] == origins[-1]
             done = terminated
             if not done:
-                origins.append(int(np.flatnonzero(cube.train_valid[s])[len(origins)]))
-        assert origins == list(np.flatnonzero(cube.train_valid[s]))
+                origins.append(int(np.flatnonzero(cube.backtest_mask[s])[len(origins)]))
+        assert origins == list(np.flatnonzero(cube.backtest_mask[s]))
         assert O - 1 not in origins  # the final origin (unknown actuals) is never stepped
     with pytest.raises(RuntimeError):
         env.step(np.zeros(M, np.float32))

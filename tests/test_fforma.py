@@ -9,7 +9,7 @@ from metacompose.synthetic import make_synthetic_cube
 def _hit_rate(agent, cube):
     w = agent.weights(cube)
     best = np.asarray(cube.meta["best_model"])
-    mask = cube.train_valid
+    mask = cube.backtest_mask
     return float(np.mean(w.argmax(axis=2)[mask] == np.broadcast_to(best[:, None], mask.shape)[mask]))
 
 

@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from metacompose.envs import action_to_weights
+from metacompose.combine import action_to_weights
 from metacompose.metrics import mase, mase_scale, smape
 
 SETTINGS = settings(max_examples=150, deadline=None)

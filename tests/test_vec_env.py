@@ -61,7 +61,7 @@ def test_scoring_matches_stepping(cube):
         single._t = int(np.flatnonzero(single._steps == ki)[0])
         expected.append(single.step(act[i])[1])
     np.testing.assert_allclose(env.rewards(s, k, act), expected, rtol=1e-9, atol=1e-12)
-    np.testing.assert_array_equal(env.observations(s, k), single._obs[s, k])
+    np.testing.assert_array_equal(env.observations(s, k), single.observations[s, k])
 
 
 def test_vec_env_api_and_errors(cube):

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from metacompose.agents import PPOAgent
-from metacompose.agents.base import weighted_forecasts
-from metacompose.agents.selection import choose_shrinkage, compose_weights, shrink, validation_split
+from metacompose.agents.shrinkage import choose_shrinkage
+from metacompose.combine import compose_weights, shrink, weighted_forecasts
+from metacompose.history import validation_split
 from metacompose.errors import InputError
 from metacompose.metrics import smape
 from metacompose.synthetic import make_synthetic_cube
@@ -17,7 +18,7 @@ def test_validation_split_trains_only_on_targets_before_the_validation_origin():
     H = cube.horizon
     val = sub.origins[:, -1]
     np.testing.assert_array_equal(val, cube.origins[:, -2])
-    train = sub.train_valid
+    train = sub.backtest_mask
     for s in range(16):
         for k in np.flatnonzero(train[s]):
             assert sub.origins[s, k] + H <= val[s]
@@ -55,11 +56,11 @@ def test_ppo_keeps_its_learned_weights_when_validation_supports_them():
     cube = make_synthetic_cube(n_series=64, n_origins=10, seed=0)
     agent = PPOAgent(total_timesteps=20_000).fit(cube)
     grid = (0.0, 0.25, 0.5, 0.75, 1.0)
-    assert agent.shrinkage <= 0.5 and set(agent.shrinkage_scores_) == {(p, s) for p in grid for s in grid}
-    assert agent.shrinkage_scores_[(agent.pooling, agent.shrinkage)] < agent.shrinkage_scores_[(0.0, 1.0)]
-    assert agent.selection_.choice == agent.selection_.best and agent.selection_.p_value < 0.05
+    assert agent.shrinkage_ <= 0.5 and set(agent.shrinkage_scores_) == {(p, s) for p in grid for s in grid}
+    assert agent.shrinkage_scores_[(agent.pooling_, agent.shrinkage_)] < agent.shrinkage_scores_[(0.0, 1.0)]
+    assert agent.shrinkage_choice_.choice == agent.shrinkage_choice_.best and agent.shrinkage_choice_.p_value < 0.05
     # the synthetic cube's best model differs by series, so the per-series weights beat pooled ones
-    assert agent.pooling < 1.0
+    assert agent.pooling_ < 1.0
     assert agent.shrinkage_scores_[(0.0, 0.0)] < agent.shrinkage_scores_[(1.0, 0.0)]
 
 
