@@ -24,6 +24,8 @@ Construction (per series ``s``):
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from metacompose.cube import ForecastCube
@@ -85,52 +87,68 @@ def make_synthetic_cube(
     if step < 1 or not 1 <= n_best <= M or min_train < 2:
         raise InputError("step must be >= 1, n_best in [1, n_models] and min_train >= 2")
     rng = np.random.default_rng(seed)
-
-    forecasts = np.full((S, O, M, H), np.nan, dtype=np.float32)
-    actuals = np.full((S, O, H), np.nan, dtype=np.float32)
-    scales = np.ones(S, dtype=np.float32)
-    origin_scales = np.full((S, O), np.nan, dtype=np.float32)
-    origins = np.full((S, O), -1, dtype=np.int64)
-    features = np.zeros((S, O, len(SYNTHETIC_FEATURE_NAMES)), dtype=np.float32)
-    failed = np.zeros((S, O, M), dtype=bool)
-
+    arrays = {
+        "forecasts": np.full((S, O, M, H), np.nan, dtype=np.float32),
+        "actuals": np.full((S, O, H), np.nan, dtype=np.float32),
+        "scales": np.ones(S, dtype=np.float32),
+        "origin_scales": np.full((S, O), np.nan, dtype=np.float32),
+        "origins": np.full((S, O), -1, dtype=np.int64),
+        "features": np.zeros((S, O, len(SYNTHETIC_FEATURE_NAMES)), dtype=np.float32),
+        "failed": np.zeros((S, O, M), dtype=bool),
+    }
     best = rng.integers(0, n_best, size=S)
     hint = np.zeros(S) if n_best == 1 else -1.0 + 2.0 * best / (n_best - 1)
-    growth = np.sqrt(1.0 + np.arange(H) / H)  # errors grow with the horizon step
-
+    spec = _Spec(m, step, min_train, short_fraction, good_noise, bad_noise, failed_fraction)
     for s in range(S):
-        n_missing = int(rng.integers(1, max(2, O // 2))) if rng.random() < short_fraction else 0
-        n_train = min_train + (O - 1 - n_missing) * step
-        t = np.arange(n_train + H)
-        level = float(np.exp(rng.normal(3.0, 2.0)))
-        sigma = 0.05 * level
-        y = level + sigma * np.cumsum(rng.normal(rng.normal(0.0, 0.3), 1.0, size=t.shape[0]))
-        if m > 1:
-            y = y + 3.0 * sigma * np.sin(2.0 * np.pi * t / m + rng.uniform(0, 2 * np.pi))
-        scales[s] = mase_scale(y[:n_train], m)
-        bias = np.where(np.arange(M) == best[s], rng.normal(0.0, 0.2, M), rng.normal(0.0, 1.0, M))
-        noise = np.where(np.arange(M) == best[s], good_noise, bad_noise)
-        for k in range(n_missing, O):
-            o = min_train + (k - n_missing) * step
-            origins[s, k] = o
-            sc = mase_scale(y[:o], m)
-            origin_scales[s, k] = sc
-            truth = y[o:o + H]
-            if k < O - 1:
-                actuals[s, k] = truth
-            err = noise[:, None] * sc * (bias[:, None] + rng.normal(size=(M, H))) * growth[None, :]
-            fc = truth[None, :] + err
-            fail = rng.random(M) < failed_fraction
-            fc[fail] = y[o - 1]
-            failed[s, k] = fail
-            forecasts[s, k] = fc
-            features[s, k] = (hint[s], rng.uniform(-1.0, 1.0), min(1.0, np.log1p(o) / np.log(1000.0)))
-
+        _fill_series(arrays, s, rng, int(best[s]), float(hint[s]), spec)
     return ForecastCube(
-        forecasts=forecasts, actuals=actuals, scales=scales, origin_scales=origin_scales,
-        origins=origins, features=features, failed=failed,
-        series_ids=[f"syn{s:04d}" for s in range(S)], models=[f"model{j}" for j in range(M)],
+        **arrays, series_ids=[f"syn{s:04d}" for s in range(S)], models=[f"model{j}" for j in range(M)],
         feature_names=list(SYNTHETIC_FEATURE_NAMES), season_length=m, horizon=H,
         meta={"generator": "metacompose.synthetic.make_synthetic_cube", "seed": int(seed),
               "best_model": [int(b) for b in best], "hint_feature": 0, "n_best": n_best},
     )
+
+
+class _Spec(NamedTuple):
+    """The per-series settings of :func:`make_synthetic_cube`."""
+
+    m: int
+    step: int
+    min_train: int
+    short_fraction: float
+    good_noise: float
+    bad_noise: float
+    failed_fraction: float
+
+
+def _fill_series(arrays: dict[str, np.ndarray], s: int, rng: np.random.Generator, best: int, hint: float,
+                 spec: _Spec) -> None:
+    """Draw series ``s`` and write its origins, actuals, forecasts, failures and features into ``arrays``."""
+    _, O, M, H = arrays["forecasts"].shape
+    growth = np.sqrt(1.0 + np.arange(H) / H)  # errors grow with the horizon step
+    n_missing = int(rng.integers(1, max(2, O // 2))) if rng.random() < spec.short_fraction else 0
+    n_train = spec.min_train + (O - 1 - n_missing) * spec.step
+    t = np.arange(n_train + H)
+    level = float(np.exp(rng.normal(3.0, 2.0)))
+    sigma = 0.05 * level
+    y = level + sigma * np.cumsum(rng.normal(rng.normal(0.0, 0.3), 1.0, size=t.shape[0]))
+    if spec.m > 1:
+        y = y + 3.0 * sigma * np.sin(2.0 * np.pi * t / spec.m + rng.uniform(0, 2 * np.pi))
+    arrays["scales"][s] = mase_scale(y[:n_train], spec.m)
+    bias = np.where(np.arange(M) == best, rng.normal(0.0, 0.2, M), rng.normal(0.0, 1.0, M))
+    noise = np.where(np.arange(M) == best, spec.good_noise, spec.bad_noise)
+    for k in range(n_missing, O):
+        o = spec.min_train + (k - n_missing) * spec.step
+        arrays["origins"][s, k] = o
+        sc = mase_scale(y[:o], spec.m)
+        arrays["origin_scales"][s, k] = sc
+        truth = y[o:o + H]
+        if k < O - 1:
+            arrays["actuals"][s, k] = truth
+        err = noise[:, None] * sc * (bias[:, None] + rng.normal(size=(M, H))) * growth[None, :]
+        fc = truth[None, :] + err
+        fail = rng.random(M) < spec.failed_fraction
+        fc[fail] = y[o - 1]
+        arrays["failed"][s, k] = fail
+        arrays["forecasts"][s, k] = fc
+        arrays["features"][s, k] = (hint, rng.uniform(-1.0, 1.0), min(1.0, np.log1p(o) / np.log(1000.0)))

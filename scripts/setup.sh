@@ -10,4 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# -qq: the package declarations are warning-free (a wheel build prints nothing); what remains is
+# setuptools' generic notice for editable installs through its import finder, which the
+# envs/agents package-dir mapping needs (DESIGN.md, Layout). Errors still print and fail the script.
+.venv/bin/python -m pip install -qq -e ".[test]"
