@@ -202,7 +202,8 @@ class CompositionAgent(ABC):
             agent = klass(**params)
         except (TypeError, InputError) as exc:
             raise FileFormatError(f"{header_path}: parameters do not fit {klass.__name__}: {exc}") from None
-        agent._set_state(header.get("state", {}) or {}, read_arrays(container_file(base, ".npz"), "agent"), base)
+        arrays = read_arrays(container_file(base, ".npz"), "agent", header=header)
+        agent._set_state(header.get("state", {}) or {}, arrays, base)
         return agent
 
     def __repr__(self) -> str:

@@ -2,9 +2,9 @@
 
 A checkpoint is a :mod:`metacompose.fileio` container at ``<path>.ckpt``:
 ``<path>.ckpt.pt`` holds the policy's and its Adam optimizer's ``state_dict`` (tensors only,
-read back with ``torch.load(weights_only=True)``) and ``<path>.ckpt.json`` the number of steps
-done and the settings it belongs to. The container is written atomically, so a kill mid-write
-leaves the previous checkpoint intact. A resumed run continues from the saved steps with
+read back with ``torch.load(weights_only=True)``), ``<path>.ckpt.json`` the number of steps
+done and the settings it belongs to, and ``<path>.ckpt.npz`` the header's digest. The
+container is written atomically, and files of two different writes are refused together. A resumed run continues from the saved steps with
 fresh episode draws (the environments are reseeded with ``seed + steps done``), so it is not
 bit-identical to an uninterrupted run; it trains the same total number of steps.
 """
@@ -17,7 +17,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from metacompose.errors import FileFormatError
-from metacompose.fileio import container_file, read_header, save_container
+from metacompose.fileio import container_file, read_arrays, read_header, save_container
 
 CKPT_FORMAT, CKPT_VERSION = "metacompose.ppo-checkpoint", 1
 
@@ -40,10 +40,11 @@ def load_checkpoint(path: str | Path, model, fingerprint: dict) -> int:
     Raises:
         FileFormatError: the checkpoint is corrupted or belongs to other settings or another cube.
     """
-    pt, js = container_file(_base(path), ".pt"), container_file(_base(path), ".json")
-    if not (pt.exists() and js.exists()):
+    pt, js, npz = (container_file(_base(path), suffix) for suffix in (".pt", ".json", ".npz"))
+    if not (pt.exists() and js.exists() and npz.exists()):
         return 0
     header = read_header(js, CKPT_FORMAT, CKPT_VERSION, "PPO checkpoint")
+    read_arrays(npz, "PPO checkpoint", header=header)  # the policy file belongs to this header
     if header.get("config") != fingerprint:
         raise FileFormatError(f"{js} was written for other PPO settings or another cube; delete it to start afresh")
     try:

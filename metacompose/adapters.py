@@ -27,6 +27,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from metacompose.errors import ForecastError, InputError
 from metacompose.models.base import Forecaster
@@ -155,8 +156,6 @@ class SktimeForecaster(_Adapter):
         return bool(get_tag("requires-fh-in-fit", False)) if callable(get_tag) else False
 
     def _fit(self, y: np.ndarray) -> None:
-        import pandas as pd
-
         self._y = pd.Series(y.astype(np.float64))
         self._fitted = None if self._needs_fh() else self._fresh().fit(self._y)
 

@@ -1,7 +1,7 @@
 """Command line: ``metacompose run`` (the M3 main job), ``metacompose forecast FILE`` and
 ``metacompose metaopt train`` (meta-train the learned optimizer).
 
-A thin shell over :mod:`metacompose.jobs`; errors a user can cause are printed as one
+A thin shell over :func:`metacompose.m3_job.run_m3` and :mod:`metacompose.cli_jobs`; errors a user can cause are printed as one
 line (``error: ...``) with exit status 2, never as a traceback. Progress bars (backtest,
 PPO training) go to stderr when it is a terminal; ``--progress`` forces them on,
 ``--no-progress`` off.
@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from metacompose.cli_jobs import forecast_file, metaopt_train
 from metacompose.data import M3_SUBSETS
 from metacompose.errors import MetacomposeError
+from metacompose.m3_job import run_m3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,27 +80,21 @@ def _progress_flag(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metacompose`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    from metacompose import jobs
-
     try:
         if args.command == "run":
             subsets = list(M3_SUBSETS) if args.all_subsets else (args.subset or ["other"])
-            jobs.run_m3(subsets, models=args.models, agent=args.agent, max_series=args.max_series, n_jobs=args.n_jobs,
-                        seed=args.seed, total_timesteps=args.timesteps, out_dir=args.out, cache_dir=args.cache,
-                        progress=args.progress, plots=args.plots)
+            run_m3(subsets, models=args.models, agent=args.agent, max_series=args.max_series, n_jobs=args.n_jobs,
+                   seed=args.seed, total_timesteps=args.timesteps, out_dir=args.out, cache_dir=args.cache,
+                   progress=args.progress, plots=args.plots)
         elif args.command == "forecast":
-            jobs.forecast_file(args.file, args.horizon, args.season_length, agent=args.agent, models=args.models,
-                               out=args.out, n_jobs=args.n_jobs, seed=args.seed, plots=args.plots,
-                               progress=args.progress, id_col=args.id_col, time_col=args.time_col,
-                               target_col=args.target_col)
+            forecast_file(args.file, args.horizon, args.season_length, agent=args.agent, models=args.models,
+                          out=args.out, n_jobs=args.n_jobs, seed=args.seed, plots=args.plots,
+                          progress=args.progress, id_col=args.id_col, time_col=args.time_col,
+                          target_col=args.target_col)
         elif args.command == "metaopt":
-            jobs.metaopt_train(file=args.file, m3=args.m3, horizon=args.horizon, season_length=args.season_length,
-                               steps=args.steps, mode=args.mode, seed=args.seed, out=args.out,
-                               resume=args.resume)
-    except (MetacomposeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
+            metaopt_train(file=args.file, m3=args.m3, horizon=args.horizon, season_length=args.season_length,
+                          steps=args.steps, mode=args.mode, seed=args.seed, out=args.out, resume=args.resume)
+    except (MetacomposeError, FileNotFoundError, ImportError) as exc:  # ImportError: a missing optional extra
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -16,16 +16,20 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from metacompose.agents import CompositionAgent, get_agent, load_agent
 from metacompose.backtest import BacktestReport, backtest
+from metacompose.checks import check_horizon, check_int, check_optional_int, check_season_length, check_timeout
+from metacompose.combine import weighted_forecasts
 from metacompose.cube import ForecastCube
-from metacompose.fileio import read_header
-from metacompose.data import validate_frame
-from metacompose.errors import FileFormatError, InputError, NotFittedError
+from metacompose.data import Panel, validate_frame
+from metacompose.errors import FileFormatError, InputError, NotFittedError, UnknownModelError
+from metacompose.fileio import read_header, save_container
 from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
 from metacompose.pool_selection import PoolSelection, select_pool
-from metacompose.models.base import check_horizon
 
 FORMAT, VERSION = "metacompose.composer", 1
+"""``composer.json``'s format name and version. Version 1 files written before the constructor
+parameters were saved (no ``"params"`` key) still load, with defaults for what they lack."""
 COMPOSED = "composed"
 
 
@@ -39,7 +43,7 @@ class Composer:
             ``"best"``, ``"inverse_error"``, ``"median"``, ...) or an agent instance.
         horizon: ``h``, steps to forecast (positive int).
         season_length: ``m`` (1 = no seasonality).
-        n_origins: backtest origins per series before the final one.
+        n_origins: backtest origins per series before the final one (positive int).
         step: spacing of backtest origins (default ``max(1, h // 3)``).
         n_jobs: joblib workers for the backtest.
         cache_dir: folder caching backtest results (None = no cache).
@@ -54,11 +58,16 @@ class Composer:
         pool_selection: drop pool members whose removal significantly lowers the
             equal-weight mean's error on the backtest origins, before the agent is trained
             (:func:`metacompose.pool_selection.select_pool`, scored in the agent's
-            ``reward_metric`` if it has one, else MASE). None: on for the default pool, off
-            for a pool you pass.
+            ``reward_metric`` if it has one, else MASE). None: on for the default pool with
+            an agent to train, off otherwise.
+        train_agent: True (default): ``fit`` trains the agent on the backtest. False: ``agent``
+            is an agent instance trained before (e.g. ``load_agent(path)``) and ``fit`` uses it
+            as it is, never training it again; its pool (``agent.models_``, when it has one)
+            must be the composer's pool, in the same order.
 
     Raises:
-        InputError: bad horizon, season length or pool; UnknownModelError: unknown alias.
+        InputError: bad horizon, season length, ``n_origins``, ``step`` or timeout, bad pool,
+            or ``train_agent=False`` with an agent name; UnknownModelError: unknown alias.
     """
 
     def __init__(
@@ -81,19 +90,24 @@ class Composer:
         panel_timeout: float | None = None,
         backend: str | None = None,
         pool_selection: bool | None = None,
+        train_agent: bool = True,
     ) -> None:
         self.horizon = check_horizon(horizon)
-        if isinstance(season_length, bool) or not isinstance(season_length, (int, np.integer)) or season_length < 1:
-            raise InputError(f"season_length must be a positive integer, got {season_length!r}")
-        self.season_length = int(season_length)
+        self.season_length = check_season_length(season_length)
         self.pool = build_pool(list(models) if models is not None else list(DEFAULT_POOL), self.season_length)
-        self.agent = agent
-        self.n_origins, self.step, self.n_jobs, self.cache_dir = n_origins, step, n_jobs, cache_dir
+        self._pool_param = None if models is None else [m.alias for m in self.pool]
+        if not train_agent and isinstance(agent, str):
+            raise InputError(f"train_agent=False needs a trained agent instance (e.g. load_agent(path)), not {agent!r}")
+        self.agent, self.train_agent = agent, bool(train_agent)
+        self.n_origins, self.step = check_int(n_origins, "n_origins"), check_optional_int(step, "step")
+        self.n_jobs, self.cache_dir = n_jobs, cache_dir
         self.random_state, self.agent_kwargs = random_state, dict(agent_kwargs or {})
         self.id_col, self.time_col, self.target_col = id_col, time_col, target_col
         self.progress = progress
-        self.timeout, self.panel_timeout, self.backend = timeout, panel_timeout, backend
-        self.pool_selection = models is None if pool_selection is None else bool(pool_selection)
+        self.timeout, self.panel_timeout = check_timeout(timeout, "timeout"), check_timeout(panel_timeout, "panel_timeout")
+        self.backend = backend
+        default_selection = models is None and self.train_agent
+        self.pool_selection = default_selection if pool_selection is None else bool(pool_selection)
         self.pool_selection_: PoolSelection | None = None
         self.cube_: ForecastCube | None = None
         self.report_: BacktestReport | None = None
@@ -104,8 +118,6 @@ class Composer:
         return list(self.cube_.models) if self.cube_ is not None else [m.alias for m in self.pool]
 
     def _make_agent(self):
-        from metacompose.agents import get_agent
-
         if isinstance(self.agent, str):
             kw = dict(self.agent_kwargs)
             if self.agent.lower() == "ppo":
@@ -121,14 +133,19 @@ class Composer:
 
         Returns:
             self, with ``cube_`` (the :class:`ForecastCube`), ``report_`` (backtest report),
-            ``agent_`` (the fitted agent), ``weights_`` ``(S, M)`` and ``forecast_`` ``(S, H)``;
-            with ``pool_selection``, ``pool_selection_`` (a ``PoolSelection``) and a cube of
-            the kept models only.
+            ``agent_`` (the fitted agent; with ``train_agent=False`` the given one, untouched),
+            ``weights_`` ``(S, M)`` and ``forecast_`` ``(S, H)``; with ``pool_selection``,
+            ``pool_selection_`` (a ``PoolSelection``) and a cube of the kept models only.
 
         Raises:
-            InputError: missing columns, non-numeric/NaN/inf values, duplicate or irregular timestamps.
+            InputError: missing columns, non-numeric/NaN/inf values, duplicate or irregular
+                timestamps; a trained agent (``train_agent=False``) whose pool differs from the
+                cube's; a loaded composer whose models are not registered.
             SeriesTooShortError: a series is shorter than the longest ``min_length`` of the pool.
         """
+        if not self.pool:
+            raise InputError(f"this composer's pool {self._pool_param} could not be rebuilt when it was loaded; "
+                             "register its models (metacompose.models.REGISTRY) to fit it again")
         need = max(m.min_length for m in self.pool)
         self.panel_ = validate_frame(df, self.id_col, self.time_col, self.target_col, min_length=need)
         self.cube_, self.report_ = backtest(
@@ -141,14 +158,19 @@ class Composer:
         if self.pool_selection:
             self.pool_selection_ = select_pool(self.cube_, metric=getattr(agent, "reward_metric", "mase"))
             self.cube_ = self.cube_.take_models(self.pool_selection_.models)
-        self.agent_ = agent.fit(self.cube_)
+        if self.train_agent:
+            self.agent_ = agent.fit(self.cube_)
+        else:
+            trained_on = getattr(agent, "models_", None)
+            if trained_on is not None and list(trained_on) != list(self.cube_.models):
+                raise InputError(f"the agent was trained on the pool {list(trained_on)}; this composer's pool is "
+                                 f"{list(self.cube_.models)}")
+            self.agent_ = agent
         self._finish()
         return self
 
     def _finish(self) -> None:
-        from metacompose.agents.base import CompositionAgent
-        from metacompose.combine import weighted_forecasts
-
+        """Weights ``(S, M)`` and composed forecast ``(S, H)`` at the final origin, from ``agent_`` and ``cube_``."""
         w = np.asarray(self.agent_.weights(self.cube_), dtype=np.float64)
         self.weights_ = w[:, -1]
         if type(self.agent_).combine is CompositionAgent.combine:  # the weights applied: no second weights() call
@@ -188,8 +210,34 @@ class Composer:
         return out
 
     # -- persistence -------------------------------------------------------------------
+    def _saved_params(self) -> dict[str, Any]:
+        """The constructor arguments as JSON values (what :meth:`load` passes back to the constructor).
+
+        An agent instance is saved by its name and parameters; ``agent_kwargs`` keep their JSON
+        values only (a callback, say, is left out); ``progress`` is not saved.
+        """
+        if isinstance(self.agent, str):
+            agent, kwargs = self.agent, self.agent_kwargs
+        else:
+            agent, kwargs = self.agent_.name, self.agent_.get_params()
+        return {
+            "models": self._pool_param, "agent": agent, "train_agent": self.train_agent, "horizon": self.horizon,
+            "season_length": self.season_length, "n_origins": self.n_origins, "step": self.step,
+            "n_jobs": self.n_jobs, "cache_dir": None if self.cache_dir is None else str(self.cache_dir),
+            "random_state": self.random_state, "agent_kwargs": _json_values(kwargs), "id_col": self.id_col,
+            "time_col": self.time_col, "target_col": self.target_col, "timeout": self.timeout,
+            "panel_timeout": self.panel_timeout, "backend": self.backend, "pool_selection": self.pool_selection,
+        }
+
     def save(self, path: str | Path) -> Path:
-        """Save to a folder: ``composer.json``, the cube (npz + JSON) and the agent (its own safe format).
+        """Save to a folder: ``composer.json`` (constructor parameters and the panel's ids and
+        timestamps), the cube (``cube.json``/``.npz``) and the agent (``agent.*``, its own safe format).
+
+        Args:
+            path: the folder (created if needed).
+
+        Returns:
+            the folder's path.
 
         Raises:
             NotFittedError: ``fit`` was not called.
@@ -203,54 +251,108 @@ class Composer:
         freqs = [int(f) if isinstance(f, (int, np.integer)) else f.freqstr for f in self.panel_.freqs]
         last = [int(d) if isinstance(d, (int, np.integer)) else pd.Timestamp(d).isoformat() for d in self.panel_.last_ds]
         header = {
-            "format": FORMAT, "version": VERSION, "horizon": self.horizon, "season_length": self.season_length,
-            "models": self.models, "agent": type(self.agent_).__name__, "random_state": self.random_state,
+            "horizon": self.horizon, "season_length": self.season_length, "models": self.models,
+            "agent": type(self.agent_).__name__, "random_state": self.random_state,
             "columns": [self.id_col, self.time_col, self.target_col], "freqs": freqs, "last_ds": last,
-            "ids": [str(i) for i in self.panel_.ids],
+            "ids": [str(i) for i in self.panel_.ids], "params": self._saved_params(),
         }
-        (path / "composer.json").write_text(json.dumps(header, indent=1))
+        save_container(path / "composer", FORMAT, VERSION, header=header)  # last: only a complete folder has one
         return path
+
+    @staticmethod
+    def read_header(path: str | Path) -> dict[str, Any]:
+        """The checked ``composer.json`` header of a folder written by :meth:`save`.
+
+        Args:
+            path: the composer's folder.
+
+        Returns:
+            the header: ``horizon``, ``season_length``, ``models`` (the pool, in cube order),
+            ``agent`` (its class name), ``random_state``, ``columns``, ``freqs``, ``last_ds``,
+            ``ids`` and, in files written since the constructor parameters are saved, ``params``.
+
+        Raises:
+            FileNotFoundError: no ``composer.json`` in ``path``.
+            FileFormatError: not a composer header, not JSON, or from a newer version.
+        """
+        return read_header(Path(path) / "composer.json", FORMAT, VERSION, "composer")
 
     @classmethod
     def load(cls, path: str | Path) -> "Composer":
         """Load a composer saved by :meth:`save`; nothing is unpickled.
 
-        The loaded composer predicts exactly as the saved one did; its pool is rebuilt
-        from the aliases (custom models come back as their built-in namesakes only for
-        refitting, which needs them registered).
+        The composer is built through the constructor from its saved parameters (files that
+        predate them get the defaults for what they lack), then its fitted state (``cube_``,
+        ``agent_``, the panel's ids and timestamps, ``weights_``, ``forecast_``) is restored:
+        it predicts exactly as the saved one did, and ``fit`` works as on a new composer. Its
+        pool is rebuilt from the aliases: custom models must be registered to fit again
+        (a pool that cannot be rebuilt still loads and predicts).
+
+        Args:
+            path: the composer's folder.
+
+        Returns:
+            the composer, fitted.
 
         Raises:
             FileNotFoundError: the folder or a file is missing.
             FileFormatError: not a composer folder, corrupted, or from a newer version.
         """
         path = Path(path)
-        header = read_header(path / "composer.json", FORMAT, VERSION, "composer")
+        header = cls.read_header(path)
         try:
-            return cls._from_header(path, header)
+            cube, agent = ForecastCube.load(path / "cube"), load_agent(path / "agent")
+            params = _constructor_params(header, agent)
+            try:
+                comp = cls(**params)
+            except UnknownModelError:  # custom models that are not registered: it predicts, fit says why not
+                comp = cls(**{**params, "models": None})
+                comp.pool, comp._pool_param = [], params["models"]
+            comp._restore(header, cube, agent)
         except FileFormatError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise FileFormatError(f"{path / 'composer.json'} is incomplete or malformed: {type(exc).__name__}: {exc}") from None
+        return comp
 
-    @classmethod
-    def _from_header(cls, path: Path, header: dict) -> "Composer":
-        from metacompose.agents import load_agent
-        from metacompose.data import Panel
-
-        self = cls.__new__(cls)
-        self.horizon, self.season_length = header["horizon"], header["season_length"]
-        self.id_col, self.time_col, self.target_col = header["columns"]
-        self.cube_ = ForecastCube.load(path / "cube")
-        self.agent_ = load_agent(path / "agent")
-        self.agent, self.random_state, self.agent_kwargs = self.agent_, header["random_state"], {}
-        self.report_, self.progress, self.timeout, self.panel_timeout, self.backend = None, False, None, None, None
-        self.pool_selection, self.pool_selection_ = False, None
-        try:
-            self.pool = build_pool(header["models"], self.season_length)
-        except InputError:
-            self.pool = []
+    def _restore(self, header: dict, cube: ForecastCube, agent: CompositionAgent) -> None:
+        """Set the fitted state saved in ``header`` with its cube and agent."""
+        self.cube_, self.agent_ = cube, agent
         freqs = [f if isinstance(f, int) else pd.tseries.frequencies.to_offset(f) for f in header["freqs"]]
         last = [d if isinstance(d, int) else pd.Timestamp(d) for d in header["last_ds"]]
         self.panel_ = Panel(header["ids"], [], last, freqs)
         self._finish()
-        return self
+
+
+def _json_values(values: dict) -> dict:
+    """The items of ``values`` that are JSON values (others, e.g. callbacks, are left out)."""
+    out = {}
+    for k, v in values.items():
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError):
+            continue
+        out[k] = v
+    return out
+
+
+def _constructor_params(header: dict, agent: CompositionAgent) -> dict[str, Any]:
+    """The constructor arguments of a saved composer; for a version-1 header without them, those it recorded.
+
+    A composer saved with ``train_agent=False`` gets the loaded ``agent`` back as its agent.
+
+    Raises:
+        KeyError, TypeError: the header lacks or garbles what it needs.
+    """
+    params = header.get("params")
+    if params is None:  # written before the parameters were saved: what the header has, defaults for the rest
+        id_col, time_col, target_col = header["columns"]
+        params = {"models": header["models"], "agent": agent.name, "horizon": header["horizon"],
+                  "season_length": header["season_length"], "random_state": header["random_state"],
+                  "id_col": id_col, "time_col": time_col, "target_col": target_col, "pool_selection": False}
+    if not isinstance(params, dict):
+        raise TypeError("'params' must be a JSON object")
+    params = dict(params)
+    if not params.get("train_agent", True):
+        params["agent"] = agent
+    return params

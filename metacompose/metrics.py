@@ -12,6 +12,13 @@
   scale-free: multiplying the training part, the actuals and the forecasts by ``c > 0``
   leaves it unchanged (except for a constant training part, whose scale is the fixed 1.0).
 * OWA (M4): the mean of sMAPE and MASE, each relative to Naive2's.
+* The composition reward (:func:`reward_errors`, :func:`reward`): the equal-weight
+  combination's horizon error minus the composed forecast's, in reward units (MASE as is,
+  sMAPE as a fraction, ``REWARD_UNITS``), clipped; the environments and agents use these.
+
+Every formula has one definition here: :func:`smape_points` (sMAPE), :func:`scaled_errors`
+(MASE), :func:`horizon_errors` (either, averaged over the horizon) and :func:`reward`; the
+cube, the environments, the agents, the pool selection and the benchmarks call them.
 * Comparing two forecasts' errors over the same series: :func:`improvement_p_value`, a
   one-sided paired t-test (a cross-sectional Diebold-Mariano comparison, Diebold & Mariano
   1995), used by the guards that keep equal weights or a whole pool without evidence.
@@ -25,6 +32,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.stats import ttest_rel
 
 from metacompose.errors import InputError
 
@@ -247,8 +255,6 @@ def improvement_p_value(reference: np.ndarray, candidate: np.ndarray) -> float:
         every pair differs by the same amount (no variance), 0.0 if that amount is a gain
         and 1.0 otherwise; 1.0 with fewer than two pairs.
     """
-    from scipy.stats import ttest_rel
-
     ref, cand = np.asarray(reference, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
     known = np.isfinite(ref) & np.isfinite(cand)
     gain = ref[known] - cand[known]

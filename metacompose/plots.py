@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from metacompose.errors import InputError, NotFittedError
 
 
 def _figure(width: float = 8.0, height: float = 4.5):
-    try:
+    try:  # optional dependency (the plot extra): imported only when plotting
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -174,7 +175,7 @@ def plot_weights_by_origin(weights: np.ndarray, models: Sequence[str], valid: np
 
 
 def _colors(n: int) -> list:
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # optional dependency (the plot extra): imported only when plotting
 
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
@@ -221,8 +222,6 @@ def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix:
         if y is not None and isinstance(panel.freqs[i], (int, np.integer)):
             hist_ds = panel.last_ds[i] - panel.freqs[i] * np.arange(len(y) - 1, -1, -1)
         elif y is not None:
-            import pandas as pd
-
             hist_ds = pd.date_range(end=panel.last_ds[i], periods=len(y), freq=panel.freqs[i])
         fig = plot_forecast(y, base, fc["composed"].to_numpy()[rows], ds_history=hist_ds,
                             ds_future=fc[comp.time_col].to_numpy()[rows] if hist_ds is not None else None,

@@ -3,8 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
-KINDS = ("error", "non-finite", "timeout")  # kinds of failure; code k + 1 in the kind arrays
+import pandas as pd
+
+from metacompose.errors import ForecastError
+
+
+class FailureKind(IntEnum):
+    """Why a forecast came from a fallback; the value is the code stored in the kind arrays (int8).
+
+    ``NONE`` (0) means no failure. The other members, in code order, are the kinds of
+    :data:`KINDS`: ``ERROR`` (the model raised), ``NON_FINITE`` (it returned NaN/inf, values
+    beyond float32, or the wrong shape), ``TIMEOUT`` (it ran past its time limit).
+    """
+
+    NONE = 0
+    ERROR = 1
+    NON_FINITE = 2
+    TIMEOUT = 3
+
+    @property
+    def label(self) -> str:
+        """The kind's name in reports: ``"error"``, ``"non-finite"``, ``"timeout"`` (``"none"`` for NONE)."""
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "FailureKind":
+        """The kind of the failure ``exc``: a ``TimeoutError`` is TIMEOUT, a ``ForecastError`` (the
+        model's output was not a usable forecast) NON_FINITE, anything else ERROR."""
+        if isinstance(exc, TimeoutError):
+            return cls.TIMEOUT
+        if isinstance(exc, ForecastError):
+            return cls.NON_FINITE
+        return cls.ERROR
+
+
+KINDS: tuple[str, ...] = tuple(k.label for k in FailureKind if k)  # ("error", "non-finite", "timeout")
+"""Kinds of failure, in code order: kind ``KINDS[c - 1]`` has code ``c`` (see :class:`FailureKind`)."""
 
 
 @dataclass
@@ -48,8 +84,6 @@ class BacktestReport:
         Returns:
             ``pandas.DataFrame`` indexed by series id (empty when nothing failed).
         """
-        import pandas as pd
-
         models = list(self.fallbacks)
         rows = {sid: [c.get(a, 0) for a in models] for sid, c in self.failures_by_series.items()}
         table = pd.DataFrame.from_dict(rows, orient="index", columns=models).rename_axis("series")

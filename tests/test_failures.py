@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from metacompose import Composer, InputError
-from metacompose.backtest import backtest, run_with_timeout
+from metacompose.backtest import backtest
+from metacompose.timeout import run_with_timeout
 from metacompose.models import Forecaster, Naive, PanelForecaster, SeasonalNaive
 from tests.conftest import make_frame
 

@@ -13,7 +13,7 @@ from metacompose.metaopt import (LearnedOptimizer, OptimizerNet, default_weights
                                  make_tasks, meta_loss_of, meta_sgd_train, meta_train, meta_train_tasks,
                                  reptile_train, run_inner, save_arrays, save_weights)
 from metacompose.metaopt.baselines import expand_init
-from metacompose.metaopt.tasks import mlp_init
+from metacompose.metaopt.tasks import lstm_init, mlp_init
 
 torch.set_num_threads(1)
 
@@ -160,20 +160,23 @@ def test_default_weights_ship_and_load():
 
 
 def test_bad_files_raise_file_format_error(tmp_path):
-    good = save_weights(tmp_path / "good.npz", _perturbed_net())
-    raw = good.read_bytes()
-    (tmp_path / "trunc.npz").write_bytes(raw[: len(raw) // 2])
-    (tmp_path / "text.npz").write_text("hello, not a zip")
-    np.savez(tmp_path / "noheader.npz", a=np.zeros(3))
+    save_weights(tmp_path / "good.npz", _perturbed_net())
+    header = json.loads((tmp_path / "good.json").read_text())
+    raw = (tmp_path / "good.npz").read_bytes()
+    arrays = dict(np.load(tmp_path / "good.npz", allow_pickle=False))
+
+    def container(name, header, npz=raw):  # <name>.json + <name>.npz, as fileio writes them
+        (tmp_path / f"{name}.json").write_text(json.dumps(header))
+        (tmp_path / f"{name}.npz").write_bytes(npz)
+
+    container("trunc", header, raw[: len(raw) // 2])
+    container("text", header, b"hello, not a zip")
+    np.savez(tmp_path / "noheader.npz", a=np.zeros(3))  # arrays without a JSON header beside them
     # a file from a newer format version
-    arrays = dict(np.load(good, allow_pickle=False))
-    header = json.loads(arrays.pop("__header__").tobytes())
-    header["version"] = 99
-    np.savez(tmp_path / "newer.npz", __header__=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
+    container("newer", {**header, "version": 99})
     # header and arrays disagree
-    header["version"] = 1
-    arrays["mlp.0.weight"] = np.zeros((2, 2), np.float32)
-    np.savez(tmp_path / "shapes.npz", __header__=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
+    np.savez(tmp_path / "shapes.npz", **{**arrays, "mlp.0.weight": np.zeros((2, 2), np.float32)})
+    (tmp_path / "shapes.json").write_text(json.dumps(header))
     save_arrays(tmp_path / "otherkind.npz", {"a": np.zeros(2)}, kind="reptile_init")
     for name in ["trunc", "text", "noheader", "newer", "shapes", "otherkind"]:
         with pytest.raises(FileFormatError):
@@ -208,8 +211,6 @@ def test_baselines_run(small_tasks):
 
 def test_lstm_task_runs_with_learned_optimizer(small_tasks):
     train, _ = small_tasks
-    from metacompose.metaopt.tasks import lstm_init
-
     p0 = lstm_init(4, 12, 4, 8, torch.Generator().manual_seed(0))
     r = run_inner(train.subset(range(4)), "lstm", p0, 5, ("learned", _perturbed_net("correction")))
     assert r["val"].shape == (4, 6) and torch.isfinite(r["val"]).all()

@@ -46,7 +46,7 @@ def _weights(net):
 
 
 def test_killed_run_resumes_from_checkpoint(tmp_path):
-    ckpt = tmp_path / "run.ckpt.npz"
+    ckpt = tmp_path / "run-ckpt.npz"  # a container: run-ckpt.json (header, written last) + run-ckpt.npz
     child = SETUP + (f"\nfrom metacompose.metaopt import meta_train_tasks\n"
                      f"meta_train_tasks(TASKS, steps=100000, checkpoint_path={str(ckpt)!r}, "
                      f"checkpoint_every=2, **KW)\n")
@@ -56,7 +56,7 @@ def test_killed_run_resumes_from_checkpoint(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 60
-        while not ckpt.exists():
+        while not ckpt.with_suffix(".json").exists():
             if proc.poll() is not None:
                 pytest.fail(f"child exited early: {proc.stderr.read().decode()[-2000:]}")
             if time.time() > deadline:
@@ -93,7 +93,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     tasks, kw = _setup()
     n, k = 7, 3
     full, hist_full = meta_train_tasks(tasks, steps=n, **kw)
-    ckpt = tmp_path / "part.ckpt.npz"
+    ckpt = tmp_path / "part-ckpt.npz"
     meta_train_tasks(tasks, steps=k, checkpoint_path=ckpt, checkpoint_every=k, **kw)
     resumed, hist_res = meta_train_tasks(tasks, steps=n, checkpoint_path=ckpt, checkpoint_every=k,
                                          resume=True, **kw)
@@ -105,7 +105,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
 def test_checkpoint_from_other_configuration_is_rejected(tmp_path):
     tasks, kw = _setup()
-    ckpt = tmp_path / "c.ckpt.npz"
+    ckpt = tmp_path / "c-ckpt.npz"
     meta_train_tasks(tasks, steps=2, checkpoint_path=ckpt, checkpoint_every=2, **kw)
     with pytest.raises(FileFormatError, match="batch_size"):
         meta_train_tasks(tasks, steps=4, checkpoint_path=ckpt, resume=True, **{**kw, "batch_size": 2})

@@ -1,4 +1,4 @@
-"""Tests of the global neural forecasters MLP and LSTM (metacompose.models.neural)."""
+"""Tests of the global neural forecasters MLP and LSTM (metacompose.models.neural, .training)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 
 from metacompose.errors import InputError
 from metacompose.models._windows import pad_left, training_windows, window_scale
-from metacompose.models.neural import LSTM, MLP, make_optimizer, train_network
+from metacompose.models.neural import LSTM, MLP
+from metacompose.models.training import make_optimizer, train_network
 
 H = 12
 

@@ -136,7 +136,7 @@ def test_cli_progress_bar_when_asked(data_csv, capsys):
 def test_ppo_training_progress_bar(capsys):
     from metacompose.agents import PPOAgent
     from metacompose.backtest import backtest
-    from metacompose.jobs import ppo_progress_callback
+    from metacompose.agents.callbacks import ppo_progress_callback
     from metacompose.models import Naive, SeasonalNaive
 
     cube, _ = backtest([np.arange(40.0) + 5 * np.sin(np.arange(40.0)) + i for i in range(3)],

@@ -9,7 +9,7 @@ holds all of ``DEFAULT_POOL``):
 * ``selected``: :func:`metacompose.pool_selection.select_pool` on all of ``DEFAULT_POOL``.
 
 Nested validation inside the training data, on the PPO agent's own split
-(:func:`metacompose.agents.selection.validation_split`): the last backtest origin (the
+(:func:`metacompose.history.validation_split`): the last backtest origin (the
 validation origin) is hidden, with every origin whose horizon reaches past it; each procedure
 chooses its pool on what is left, and the equal-weight mean of that pool is scored on the validation origin. The
 M3 test part is not read. The rule, fixed before the first run: the lowest MASE, weighted by
@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from metacompose.agents.selection import validation_split
+from metacompose.history import validation_split
 from metacompose.backtest import backtest
 from metacompose.cube import ForecastCube
 from metacompose.data import load_m3, validate_frame

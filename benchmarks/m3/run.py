@@ -1,6 +1,6 @@
 """Accuracy benchmark on all of M3: the composer and its baselines next to the published anchors.
 
-Runs ``metacompose.jobs.run_m3`` on the four M3 subsets (the test part is used only to
+Runs ``metacompose.m3_job.run_m3`` on the four M3 subsets (the test part is used only to
 score), then writes the ``accuracy`` section of ``benchmarks/RESULTS.md`` (the other
 sections are kept) with the per-subset table, the point-weighted
 total (series x horizon), the published rows of DESIGN.md, the machine and the wall time.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from metacompose.jobs import run_m3
+from metacompose.m3_job import run_m3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)

@@ -39,9 +39,9 @@ def main(argv=None) -> None:
             agent = PPOAgent(seed=seed).fit(cube)
             s = score(agent.combine(cube)[:, -1], actual, cube.scales)
             res.append((s["sMAPE"], s["MASE"]))
-            sel = agent.selection_
+            sel = agent.shrinkage_choice_
             print(f"{subset} seed {seed}: sMAPE {s['sMAPE']:.3f} MASE {s['MASE']:.3f} "
-                  f"(pooling {agent.pooling:g}, shrinkage {agent.shrinkage:g}; best on validation {sel.best}, "
+                  f"(pooling {agent.pooling_:g}, shrinkage {agent.shrinkage_:g}; best on validation {sel.best}, "
                   f"p-value {sel.p_value:.3g})", flush=True)
         r = np.array(res)
         # at the printed precision: equal weights reached through the agent differ from the

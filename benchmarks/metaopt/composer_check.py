@@ -14,4 +14,4 @@ for label, opt in [("adam", "adam"), ("learned", "learned")]:
     lstm = score(c.cube_.forecasts[:, -1, 4], act, c.cube_.scales)
     comp = score(c.forecast_, act, c.cube_.scales)
     print(f"{label}: MLP sMAPE {mlp['sMAPE']:.3f} MASE {mlp['MASE']:.3f}; LSTM sMAPE {lstm['sMAPE']:.3f} MASE {lstm['MASE']:.3f}; "
-          f"PPO composer sMAPE {comp['sMAPE']:.3f} MASE {comp['MASE']:.3f} (shrinkage {c.agent_.shrinkage}); {time.time()-t:.0f} s", flush=True)
+          f"PPO composer sMAPE {comp['sMAPE']:.3f} MASE {comp['MASE']:.3f} (shrinkage {c.agent_.shrinkage_}); {time.time()-t:.0f} s", flush=True)

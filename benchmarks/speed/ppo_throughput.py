@@ -27,6 +27,12 @@ import time
 
 import numpy as np
 
+from metacompose.agents import BestSingle, EqualWeights, PPOAgent
+from metacompose.backtest import backtest
+from metacompose.data import load_m3, validate_frame
+from metacompose.evaluate import score, test_matrix
+from metacompose.models import build_pool
+
 BEFORE = {"total_timesteps": 30_000, "vec_env": "dummy", "n_envs": 1, "n_steps": 512, "batch_size": 128,
           "n_epochs": 10, "learning_rate": 3e-4}
 SETTINGS = {"before": BEFORE, "after": {}, "after+early-stop": {"early_stopping_patience": 3}}
@@ -51,13 +57,6 @@ def main(argv=None) -> dict:
     ap.add_argument("--cache-dir", default=".cache/speed")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
-
-    from metacompose.agents import BestSingle, EqualWeights, PPOAgent
-    from metacompose.backtest import backtest
-    from metacompose.data import load_m3, validate_frame
-    from metacompose.evaluate import score, test_matrix
-    from metacompose.models import build_pool
-
     train, test, m, h = load_m3(args.subset, args.max_series)
     panel = validate_frame(train, "unique_id", "ds", "y")
     t0 = time.perf_counter()

@@ -8,6 +8,11 @@ subprocess (so that its peak memory is its own):
 * ``statsforecast``: ``StatsForecast(models=[AutoETS, AutoTheta, AutoARIMA], freq=1,
   n_jobs=J).forecast(df, h)``, and the mean of the three (the ensemble).
 
+Each side imports its own stack inside its function (``run_metacompose``,
+``run_statsforecast``), not at module level, so that the subprocess of one side never loads
+the other's libraries and its peak memory is its own; ``psutil`` is imported only where the
+memory is sampled.
+
 It prints wall time per stage, peak memory (resident set of the process and all its
 children, sampled every 0.1 s with psutil), the M3 test accuracy of both (sMAPE in percent,
 M3/M4 definition; MASE, Hyndman & Koehler 2006), and the time ratio. ``--scale`` adds a

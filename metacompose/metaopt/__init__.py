@@ -6,7 +6,8 @@ Main entry points:
   :class:`OptimizerNet`; loads the weights shipped with the package when none are given.
   ``MLP(optimizer="learned")`` / ``LSTM(optimizer="learned")`` use it.
 * :func:`meta_train` — meta-train new weights on a user's series (``metacompose metaopt train``).
-* :func:`save_weights` / :func:`load_weights` — pickle-free ``.npz`` + JSON header files.
+* :func:`save_weights` / :func:`load_weights` — pickle-free files (``metacompose.fileio``'s
+  JSON header + ``.npz`` container; ``weights_file.py``).
 * Baselines from the same lineage: :func:`meta_sgd_train` (Meta-SGD, learned per-parameter
   rates and optionally the initialisation) and :func:`reptile_train` (Reptile-learned init).
 
@@ -15,10 +16,11 @@ with tuned Adam on held-out M3 series.
 """
 
 from .baselines import meta_sgd_train, reptile_train
-from .io import load_arrays, load_weights, save_arrays, save_weights
+from .learned_optimizer import LearnedOptimizer
 from .meta_train import meta_loss_of, meta_train, meta_train_tasks, tune_adam_lr
-from .network import LearnedOptimizer, OptimizerNet, default_weights_path
+from .network import OptimizerNet
 from .tasks import TaskSet, forecast, make_tasks, run_inner
+from .weights_file import default_weights_path, load_arrays, load_weights, save_arrays, save_weights
 
 __all__ = [
     "LearnedOptimizer", "OptimizerNet", "default_weights_path",

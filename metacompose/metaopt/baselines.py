@@ -11,8 +11,8 @@
 Both are tied to one architecture (their arrays have the model's shapes), unlike the
 per-coordinate :class:`~metacompose.metaopt.network.OptimizerNet`. Both return plain dicts of
 unbatched tensors; :func:`~metacompose.metaopt.tasks.run_inner` uses them
-(``("sgd", log_lr)``, and ``expand_init(init, n)`` as ``params0``); :func:`~metacompose.metaopt.io.save_arrays`
-saves them without pickle.
+(``("sgd", log_lr)``, and ``expand_init(init, n)`` as ``params0``);
+:func:`~metacompose.metaopt.weights_file.save_arrays` saves them without pickle.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from .tasks import DEFAULT_HIDDEN, Params, TaskSet, get_model, loss_fns, run_inner
+from .tasks import DEFAULT_HIDDEN, Params, TaskSet, loss_fns, model_functions, run_inner
 
 
 def expand_init(init: Params, n: int) -> Params:
@@ -53,7 +53,7 @@ def meta_sgd_train(tasks: TaskSet, model: str = "mlp", hidden: int | None = None
     """
     gen = torch.Generator().manual_seed(seed)
     hidden = hidden or DEFAULT_HIDDEN[model]
-    init_fn, _ = get_model(model)
+    init_fn, _ = model_functions(model)
     bloss, bgrad = loss_fns(model)
     shapes = {k: v.shape[1:] for k, v in init_fn(1, tasks.n_lags, tasks.horizon, hidden, gen).items()}
     log_lr = {k: torch.full(s, math.log(lr0), requires_grad=True) for k, s in shapes.items()}
@@ -115,7 +115,7 @@ def reptile_train(tasks: TaskSet, model: str = "mlp", hidden: int | None = None,
     """
     gen = torch.Generator().manual_seed(seed)
     hidden = hidden or DEFAULT_HIDDEN[model]
-    init_fn, _ = get_model(model)
+    init_fn, _ = model_functions(model)
     init = {k: v[0] for k, v in init_fn(1, tasks.n_lags, tasks.horizon, hidden, gen).items()}
     S, t0 = len(tasks), time.time()
     hist = {"val_ratio": []}

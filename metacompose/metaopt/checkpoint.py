@@ -1,10 +1,12 @@
 """Checkpoints of meta-training: the complete training state, so a killed run resumes exactly.
 
 :func:`save_checkpoint` writes the optimizer network, the meta-optimizer's state, the slots'
-parameters and accumulators, the random generators and the training history as npz arrays
-with a JSON header (no pickle); :func:`load_checkpoint` reads them back, and the resume path
-of :func:`~metacompose.metaopt.meta_train.meta_train_tasks` checks them against the current
-configuration before continuing.
+parameters and accumulators, the random generators and the training history as a
+``"meta_train_checkpoint"`` container of :mod:`~metacompose.metaopt.weights_file` (JSON header
+beside npz arrays, no pickle); :func:`load_checkpoint` reads it back. On resume,
+:func:`load_resume_state` checks a checkpoint against the current configuration and rebuilds
+the network, and :func:`restore_training_state` puts the meta-optimizer, the generators and
+the slots back where they were.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ import numpy as np
 import torch
 
 from ..errors import FileFormatError
-from .io import load_arrays, save_arrays
 from .network import OptimizerNet
 from .tasks import TaskSet
-
+from .weights_file import load_arrays, save_arrays
 
 CHECKPOINT_KIND = "meta_train_checkpoint"
 
+__all__ = ["CHECKPOINT_KIND", "tasks_fingerprint", "save_checkpoint", "load_checkpoint", "load_resume_state",
+           "restore_training_state"]
 
-def _tasks_fingerprint(tasks: TaskSet) -> str:
+
+def tasks_fingerprint(tasks: TaskSet) -> str:
     """SHA-256 of a task family's arrays (identifies the training data in a checkpoint)."""
     h = hashlib.sha256()
     for name in ("X_tr", "Y_tr", "M_tr", "X_va", "Y_va", "M_va"):
@@ -37,7 +41,7 @@ def _tasks_fingerprint(tasks: TaskSet) -> str:
 
 def save_checkpoint(path, *, net: OptimizerNet, meta_opt: torch.optim.Optimizer, iteration: int,
                     gen: torch.Generator, slots: dict, train_config: dict, hist: dict) -> Path:
-    """Write the complete meta-training state to ``path`` (pickle-free ``.npz``, atomic).
+    """Write the complete meta-training state to the container ``path`` (pickle-free, atomic).
 
     Arrays: ``net:<name>`` (network weights), ``opt:<i>:<name>`` (Adam state of parameter i),
     ``rng:gen`` / ``rng:torch`` (state of the training generator and of torch's global
@@ -46,6 +50,18 @@ def save_checkpoint(path, *, net: OptimizerNet, meta_opt: torch.optim.Optimizer,
     slots), ``slot:p:<name>`` and ``slot:s:<name>:<acc>`` (carried inner parameters and
     accumulators). Header meta: ``iteration``, ``train_config`` (checked on resume),
     ``net_config`` and the history so far.
+
+    Args:
+        path: the container's base path (a ``.json``/``.npz`` suffix is dropped).
+        net, meta_opt: the network being meta-trained and its Adam optimizer.
+        iteration: meta-iterations done.
+        gen: the training generator.
+        slots: what the slots carry (:meth:`~metacompose.metaopt.slots.Slots.as_dict`).
+        train_config: the settings a resumed run must share.
+        hist: the history (``meta_loss``, ``skipped``, ``restarts_diverged``).
+
+    Returns:
+        the path of the JSON header.
     """
     arrays = {f"net:{k}": v.detach().cpu().numpy() for k, v in net.state_dict().items()}
     opt_sd = meta_opt.state_dict()
@@ -72,7 +88,7 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint written by :func:`save_checkpoint`: ``(arrays, header)``.
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such container.
         FileFormatError: not a meta-training checkpoint (e.g. plain weights), or corrupt.
     """
     arrays, header = load_arrays(path, kind=CHECKPOINT_KIND)
@@ -86,16 +102,37 @@ def _u8(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a).round().astype(np.uint8))
 
 
-def _resume_state(path, tasks, train_config, net, mode, adam_lr, net_hidden, step_scale) -> dict:
-    """Load a checkpoint for ``resume`` and check it against the current configuration."""
-    from .network import OptimizerNet as _Net
+def _differences(saved: dict, wanted: dict) -> str:
+    """``"key: checkpoint a vs now b"`` for each key of ``wanted`` whose value differs in ``saved``."""
+    diff = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
+    return ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
 
+
+def load_resume_state(path, train_config: dict, net: OptimizerNet | None, mode: str, adam_lr: float | None,
+                      net_hidden: int, step_scale: float) -> dict:
+    """Load a checkpoint for ``resume`` and check it against the current configuration.
+
+    Args:
+        path: the checkpoint.
+        train_config: the current run's settings; each must equal the checkpoint's.
+        net: the network given to the current run, or None; its config must equal the
+            checkpoint's, and it receives the checkpoint's weights.
+        mode, adam_lr, net_hidden, step_scale: the settings of a new network (when ``net``
+            is None); ``adam_lr`` None accepts the checkpoint's.
+
+    Returns:
+        ``{"arrays", "iteration", "train_config", "net", "hist"}``: the checkpoint's arrays,
+        iteration and saved settings, the network with its weights, and its history.
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+        FileFormatError: not a readable checkpoint, or written with another configuration.
+    """
     arrays, header = load_checkpoint(path)
     meta = header["meta"]
     saved = meta["train_config"]
-    diff = {k: (saved.get(k), v) for k, v in train_config.items() if saved.get(k) != v}
-    if diff:
-        detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(diff.items()))
+    detail = _differences(saved, train_config)
+    if detail:
         raise FileFormatError(f"{path}: checkpoint was written with another configuration ({detail}); "
                               "delete it or pass resume=False")
     cfg = meta.get("net_config", header.get("config", {}))
@@ -107,15 +144,64 @@ def _resume_state(path, tasks, train_config, net, mode, adam_lr, net_hidden, ste
         want = {"mode": mode, "hidden": net_hidden, "step_scale": float(step_scale)}
         if adam_lr is not None:
             want["adam_lr"] = float(adam_lr)
-        bad = {k: (cfg.get(k), v) for k, v in want.items() if cfg.get(k) != v}
-        if bad:
-            detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in sorted(bad.items()))
+        detail = _differences(cfg, want)
+        if detail:
             raise FileFormatError(f"{path}: checkpoint network has another configuration ({detail})")
     try:
-        net = net if net is not None else _Net(**cfg)
+        net = net if net is not None else OptimizerNet(**cfg)
         sd = {k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net:")}
         net.load_state_dict(sd, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         raise FileFormatError(f"{path}: checkpoint weights do not fit the network ({exc})") from exc
     return {"arrays": arrays, "iteration": int(meta["iteration"]), "train_config": saved,
             "net": net, "hist": meta.get("hist", {})}
+
+
+def restore_training_state(path, arrays: dict[str, np.ndarray], meta_opt: torch.optim.Optimizer,
+                           gen: torch.Generator, slots: dict, n_tasks: int) -> dict:
+    """Put the meta-optimizer, the generators and the slots back as the checkpoint saved them.
+
+    Sets ``meta_opt``'s Adam state, ``gen``'s state and torch's global random state.
+
+    Args:
+        path: the checkpoint (for messages).
+        arrays: its arrays (:func:`load_resume_state`'s ``"arrays"``).
+        meta_opt: the meta-optimizer over the network's parameters.
+        gen: the training generator.
+        slots: the current run's freshly drawn slots (keys
+            :data:`~metacompose.metaopt.slots.SLOT_FIELDS`): the checkpoint must hold the same
+            parameter names and shapes.
+        n_tasks: size of the task family (the saved task indices must lie in it).
+
+    Returns:
+        the carried slots, keyed as ``slots``.
+
+    Raises:
+        FileFormatError: the arrays do not fit this training configuration.
+    """
+    a = arrays
+    try:
+        opt_sd = meta_opt.state_dict()
+        state_ids = sorted({int(k.split(":")[1]) for k in a if k.startswith("opt:")})
+        opt_sd["state"] = {i: {k.split(":")[2]: torch.from_numpy(np.array(v))
+                               for k, v in a.items() if k.startswith(f"opt:{i}:")} for i in state_ids}
+        meta_opt.load_state_dict(opt_sd)
+        gen.set_state(_u8(a["rng:gen"]))
+        torch.set_rng_state(_u8(a["rng:torch"]))
+        carried = {"idx": torch.from_numpy(np.array(a["slot:idx"])).round().long(),
+                   "tstep": torch.from_numpy(np.array(a["slot:tstep"])),
+                   "ref": torch.from_numpy(np.array(a["slot:ref"])),
+                   "ref_tr": torch.from_numpy(np.array(a["slot:ref_tr"])),
+                   "params": {k: torch.from_numpy(np.array(a[f"slot:p:{k}"])) for k in slots["params"]},
+                   "state": {k: {s: torch.from_numpy(np.array(a[f"slot:s:{k}:{s}"])) for s in st}
+                             for k, st in slots["state"].items()}}
+    except (KeyError, ValueError, RuntimeError, IndexError) as exc:
+        raise FileFormatError(f"{path}: checkpoint does not fit this training configuration ({exc})") from exc
+    for k, v in slots["params"].items():
+        if carried["params"][k].shape != v.shape:
+            raise FileFormatError(f"{path}: carried parameter {k!r} has shape "
+                                  f"{tuple(carried['params'][k].shape)}, expected {tuple(v.shape)}")
+    idx = carried["idx"]
+    if idx.shape != slots["idx"].shape or int(idx.min()) < 0 or int(idx.max()) >= n_tasks:
+        raise FileFormatError(f"{path}: slot task indices do not fit this task family")
+    return carried

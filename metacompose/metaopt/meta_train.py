@@ -2,8 +2,8 @@
 
 Scheme (persistent truncated unrolls, as in learned_optimization's ``TruncatedStep``):
 
-* B *slots*, each training a fresh per-series model (one task) for ``unroll_length`` = T steps.
-  All B models are one tensor program: ``torch.func.vmap(grad(loss))`` gives their gradients.
+* B *slots* (:class:`~metacompose.metaopt.slots.Slots`), each training a fresh per-series model
+  (one task) for ``unroll_length`` = T steps. All B models are one tensor program: ``torch.func.vmap(grad(loss))`` gives their gradients.
 * Each meta-iteration advances every slot by ``truncation`` = K steps; the parameters and the
   optimizer accumulators are *carried* to the next meta-iteration (detached: truncated
   backpropagation). A slot that reaches T restarts with a new series and a new initialisation.
@@ -18,25 +18,25 @@ Scheme (persistent truncated unrolls, as in learned_optimization's ``TruncatedSt
   meta-update and restarts the offending slots (NaN/divergence guard); a slot whose training
   loss exceeds ``diverge_factor`` x its start is restarted too. Checkpoints every
   ``checkpoint_every`` meta-iterations.
-* Resumable: a checkpoint (:func:`~metacompose.metaopt.checkpoint.save_checkpoint`) holds the complete training state, so
-  ``resume=True`` after the process was killed continues exactly where the checkpoint was
+* Resumable: a checkpoint (:func:`~metacompose.metaopt.checkpoint.save_checkpoint`) holds the
+  complete training state, so ``resume=True`` after the process was killed continues exactly where the checkpoint was
   taken; the resumed run gives the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import FileFormatError, InputError
-from .checkpoint import _resume_state, _tasks_fingerprint, _u8, save_checkpoint
-from .io import save_weights
-from .network import OptimizerNet, init_state
-from .tasks import DEFAULT_HIDDEN, TaskSet, get_model, loss_fns, make_tasks, run_inner
+from ..fileio import container_base
+from .checkpoint import load_resume_state, restore_training_state, save_checkpoint, tasks_fingerprint
+from .network import OptimizerNet
+from .slots import Slots
+from .tasks import DEFAULT_HIDDEN, TaskSet, make_tasks, model_functions, run_inner
+from .weights_file import save_weights
 
 
 def tune_adam_lr(tasks: TaskSet, model: str = "mlp", steps: int = 100,
@@ -55,7 +55,7 @@ def tune_adam_lr(tasks: TaskSet, model: str = "mlp", steps: int = 100,
     Returns:
         ``(best_lr, scores)`` where scores maps lr -> mean log validation-loss ratio (lower is better).
     """
-    init, _ = get_model(model)
+    init, _ = model_functions(model)
     hidden = hidden or DEFAULT_HIDDEN[model]
     g = torch.Generator().manual_seed(seed)
     p0 = init(len(tasks), tasks.n_lags, tasks.horizon, hidden, g)
@@ -75,7 +75,7 @@ def meta_loss_of(net: OptimizerNet, tasks: TaskSet, model: str = "mlp", steps: i
 
     Uses fixed initialisations (``seed``) so two networks are compared on identical runs.
     """
-    init, _ = get_model(model)
+    init, _ = model_functions(model)
     hidden = hidden or DEFAULT_HIDDEN[model]
     g = torch.Generator().manual_seed(seed)
     p0 = init(len(tasks), tasks.n_lags, tasks.horizon, hidden, g)
@@ -110,11 +110,9 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
         seed: seed of every random draw (series, initialisations, offsets, network init).
         second_order: backpropagate through the inner gradients too.
         diverge_factor: restart a slot whose training loss exceeds this multiple of its start.
-        checkpoint_path: where to save checkpoints (``None``: no checkpoints): every
-            ``checkpoint_every`` iterations and after the last one. A checkpoint holds the
-            whole training state (see :func:`~metacompose.metaopt.checkpoint.save_checkpoint`): network weights, the
-            meta-optimizer's Adam state, the iteration, the generators' states and the carried
-            inner state of the B slots (parameters, accumulators, offsets, tasks).
+        checkpoint_path: base path of the checkpoint container (``None``: no checkpoints),
+            written every ``checkpoint_every`` iterations and after the last one; it holds the
+            whole training state (:func:`~metacompose.metaopt.checkpoint.save_checkpoint`).
         checkpoint_every: meta-iterations between checkpoints (0: only the final one).
         log_every: print progress every this many meta-iterations (0: silent).
         resume: if ``checkpoint_path`` exists, load it and continue from its iteration up to
@@ -130,7 +128,7 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
         ``start_iteration`` (0, or the checkpoint's iteration when resumed).
 
     Raises:
-        InputError: bad sizes.
+        InputError: bad sizes, or an unknown model.
         FileFormatError: ``resume`` and the checkpoint is corrupt, is not a meta-training
             checkpoint, or was written with another configuration (task data, model, sizes,
             seed, meta-learning rate, network settings ...).
@@ -140,162 +138,154 @@ def meta_train_tasks(tasks: TaskSet, *, model: str = "mlp", hidden: int | None =
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     hidden = hidden or DEFAULT_HIDDEN[model]
-    init, _ = get_model(model)
-    bloss, bgrad = loss_fns(model)
-    S, B, T, K = len(tasks), batch_size, unroll_length, truncation
+    model_functions(model)  # an unknown model fails here, before anything is read or drawn
     t0 = time.time()
-    train_config = {"model": model, "hidden": int(hidden), "unroll_length": int(T), "truncation": int(K),
-                    "batch_size": int(B), "meta_lr": float(meta_lr), "clip": float(clip), "seed": int(seed),
-                    "second_order": bool(second_order), "diverge_factor": float(diverge_factor),
-                    "n_tasks": int(S), "n_lags": int(tasks.n_lags), "horizon": int(tasks.horizon)}
-    ckpt = None
-    if checkpoint_path is not None:  # the name save_arrays writes to (``.npz`` appended if missing)
-        checkpoint_path = Path(checkpoint_path)
-        if checkpoint_path.suffix != ".npz":
-            checkpoint_path = checkpoint_path.with_name(checkpoint_path.name + ".npz")
-    if resume and checkpoint_path is not None and checkpoint_path.exists():
-        ckpt = _resume_state(checkpoint_path, tasks, train_config, net, mode, adam_lr, net_hidden, step_scale)
+    train_config = _train_config(tasks, model, hidden, unroll_length, truncation, batch_size, meta_lr, clip, seed,
+                                 second_order, diverge_factor)
+    ckpt = _read_checkpoint(checkpoint_path, resume, tasks, train_config, net, mode, adam_lr, net_hidden,
+                            step_scale)
+    if ckpt is not None:
         net = ckpt["net"]
-    if checkpoint_path is not None:
-        train_config["tasks_sha256"] = _tasks_fingerprint(tasks)
-    if ckpt is not None and ckpt["train_config"].get("tasks_sha256") != train_config["tasks_sha256"]:
-        raise FileFormatError(f"{checkpoint_path}: checkpoint was written for other task data "
-                              "(the task family's fingerprint differs); delete it or resume=False")
-    if net is None:
-        if mode == "correction" and adam_lr is None:
-            adam_lr, _ = tune_adam_lr(tasks.subset(torch.randperm(S, generator=gen)[:64]), model, T,
-                                      hidden=hidden, seed=seed)
-        net = OptimizerNet(hidden=net_hidden, mode=mode, step_scale=step_scale,
-                           adam_lr=adam_lr if adam_lr is not None else 1e-2)
+    elif net is None:
+        net = _new_net(tasks, model, hidden, mode, adam_lr, unroll_length, net_hidden, step_scale, seed, gen)
     net.train()
     meta_opt = torch.optim.Adam(net.parameters(), lr=meta_lr)
+    slots = Slots(tasks, model, hidden, batch_size, unroll_length, gen)
+    hist = _start_history(net.adam_lr, ckpt, checkpoint_path, meta_opt, gen, slots, len(tasks))
 
-    def fresh(n):
-        idx = torch.randint(S, (n,), generator=gen)
-        p = init(n, tasks.n_lags, tasks.horizon, hidden, gen)
-        return idx, p
-
-    idx, params = fresh(B)
-    state = {k: init_state(v) for k, v in params.items()}
-    tstep = torch.randint(0, T, (B,), generator=gen).float()  # randomised offsets
-    with torch.no_grad():
-        ref = bloss(params, tasks.X_va[idx], tasks.Y_va[idx], tasks.M_va[idx])
-        ref_tr = bloss(params, tasks.X_tr[idx], tasks.Y_tr[idx], tasks.M_tr[idx])
-
-    def restart(mask):
-        nonlocal idx, params, state, tstep, ref, ref_tr
-        n = int(mask.sum())
-        if n == 0:
-            return
-        new_idx, newp = fresh(B)
-        idx = torch.where(mask, new_idx, idx)
-        m = lambda a: mask.reshape((B,) + (1,) * (a.dim() - 1))  # noqa: E731
-        params = {k: torch.where(m(v), newp[k], v) for k, v in params.items()}
-        state = {k: {s: torch.where(m(a), torch.zeros_like(a), a) for s, a in st.items()}
-                 for k, st in state.items()}
-        tstep = torch.where(mask, torch.zeros_like(tstep), tstep)
-        with torch.no_grad():
-            r = bloss(params, tasks.X_va[idx], tasks.Y_va[idx], tasks.M_va[idx])
-            rt = bloss(params, tasks.X_tr[idx], tasks.Y_tr[idx], tasks.M_tr[idx])
-        ref = torch.where(mask, r, ref)
-        ref_tr = torch.where(mask, rt, ref_tr)
-
-    hist = {"meta_loss": [], "skipped": 0, "restarts_diverged": 0, "adam_lr": net.adam_lr,
-            "start_iteration": 0}
-    start = 0
-    if ckpt is not None:
-        a = ckpt["arrays"]
-        start = ckpt["iteration"]
-        try:
-            opt_sd = meta_opt.state_dict()
-            state_ids = sorted({int(k.split(":")[1]) for k in a if k.startswith("opt:")})
-            opt_sd["state"] = {i: {k.split(":")[2]: torch.from_numpy(np.array(v))
-                                   for k, v in a.items() if k.startswith(f"opt:{i}:")} for i in state_ids}
-            meta_opt.load_state_dict(opt_sd)
-            gen.set_state(_u8(a["rng:gen"]))
-            torch.set_rng_state(_u8(a["rng:torch"]))
-            idx = torch.from_numpy(np.array(a["slot:idx"])).round().long()
-            tstep = torch.from_numpy(np.array(a["slot:tstep"]))
-            ref = torch.from_numpy(np.array(a["slot:ref"]))
-            ref_tr = torch.from_numpy(np.array(a["slot:ref_tr"]))
-            new_params = {k: torch.from_numpy(np.array(a[f"slot:p:{k}"])) for k in params}
-            new_state = {k: {s_: torch.from_numpy(np.array(a[f"slot:s:{k}:{s_}"])) for s_ in st}
-                         for k, st in state.items()}
-        except (KeyError, ValueError, RuntimeError, IndexError) as exc:
-            raise FileFormatError(f"{checkpoint_path}: checkpoint does not fit this training "
-                                  f"configuration ({exc})") from exc
-        for k in params:
-            if new_params[k].shape != params[k].shape:
-                raise FileFormatError(f"{checkpoint_path}: carried parameter {k!r} has shape "
-                                      f"{tuple(new_params[k].shape)}, expected {tuple(params[k].shape)}")
-        if idx.shape != (B,) or int(idx.min()) < 0 or int(idx.max()) >= S:
-            raise FileFormatError(f"{checkpoint_path}: slot task indices do not fit this task family")
-        params, state = new_params, new_state
-        h = ckpt["hist"]
-        hist.update(meta_loss=list(h.get("meta_loss", [])), skipped=int(h.get("skipped", 0)),
-                    restarts_diverged=int(h.get("restarts_diverged", 0)), start_iteration=start)
-
-    def checkpoint(iteration):
+    def save(iteration: int) -> None:
         save_checkpoint(checkpoint_path, net=net, meta_opt=meta_opt, iteration=iteration, gen=gen,
-                        slots={"idx": idx, "tstep": tstep, "ref": ref, "ref_tr": ref_tr,
-                               "params": params, "state": state},
-                        train_config=train_config, hist=hist)
+                        slots=slots.as_dict(), train_config=train_config, hist=hist)
 
-    last_saved = start
-    for it in range(start, steps):
-        params = {k: v.detach() for k, v in params.items()}
-        state = {k: {s: a.detach() for s, a in st.items()} for k, st in state.items()}
-        terms = []
-        bad = torch.zeros(B, dtype=torch.bool)
-        for _ in range(K):
-            restart(tstep >= T)
-            Xtr, Ytr, Mtr = tasks.X_tr[idx], tasks.Y_tr[idx], tasks.M_tr[idx]
-            p_in = params if second_order else {k: v.detach() for k, v in params.items()}
-            g, tr = bgrad(p_in, Xtr, Ytr, Mtr)
-            tstep = tstep + 1
-            newp, news = {}, {}
-            for k in params:
-                delta, news[k] = net.update(params[k], g[k].detach() if not second_order else g[k],
-                                            state[k], tstep, nb=1)
-                newp[k] = params[k] + delta
-            params, state = newp, news
-            vl = bloss(params, tasks.X_va[idx], tasks.Y_va[idx], tasks.M_va[idx])
-            terms.append(torch.log(vl / ref).clamp(max=math.log(diverge_factor)))
-            bad |= ~torch.isfinite(tr) | (tr.detach() > diverge_factor * ref_tr) | ~torch.isfinite(vl.detach())
-        meta_loss = torch.stack(terms).mean()
-        meta_opt.zero_grad()
-        skipped = False
-        if torch.isfinite(meta_loss):
-            meta_loss.backward()
-            grads = [p.grad for p in net.parameters() if p.grad is not None]
-            if all(torch.isfinite(gr).all() for gr in grads):
-                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-                meta_opt.step()
-            else:
-                skipped = True
-        else:
-            skipped = True
-        if skipped:
-            hist["skipped"] += 1
-            if not torch.isfinite(meta_loss):
-                bad |= torch.ones(B, dtype=torch.bool)
-        if bad.any():
-            hist["restarts_diverged"] += int(bad.sum())
-            with torch.no_grad():
-                tstep = torch.where(bad, torch.full_like(tstep, float(T)), tstep)
-                restart(tstep >= T)
-        hist["meta_loss"].append(float(meta_loss.detach()))
-        if log_every and (it + 1) % log_every == 0:
-            recent = np.mean(hist["meta_loss"][-log_every:])
-            print(f"meta-iter {it + 1}/{steps}  meta-loss {recent:.4f}  ({time.time() - t0:.0f}s)", flush=True)
-        if checkpoint_path is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
-            checkpoint(it + 1)
-            last_saved = it + 1
-    if checkpoint_path is not None and steps > last_saved:
-        checkpoint(steps)
+    _iterate(net, meta_opt, slots, hist, steps, truncation=truncation, clip=clip, second_order=second_order,
+             diverge_factor=diverge_factor, log_every=log_every, checkpoint_every=checkpoint_every,
+             save=None if checkpoint_path is None else save, t0=t0)
     hist["wall_s"] = time.time() - t0
     net.eval()
     return net, hist
+
+
+def _train_config(tasks: TaskSet, model: str, hidden: int, unroll_length: int, truncation: int, batch_size: int,
+                  meta_lr: float, clip: float, seed: int, second_order: bool, diverge_factor: float) -> dict:
+    """The settings a checkpoint records and a resumed run must share (JSON values)."""
+    return {"model": model, "hidden": int(hidden), "unroll_length": int(unroll_length),
+            "truncation": int(truncation), "batch_size": int(batch_size), "meta_lr": float(meta_lr),
+            "clip": float(clip), "seed": int(seed), "second_order": bool(second_order),
+            "diverge_factor": float(diverge_factor), "n_tasks": len(tasks), "n_lags": int(tasks.n_lags),
+            "horizon": int(tasks.horizon)}
+
+
+def _start_history(adam_lr: float, ckpt: dict | None, checkpoint_path, meta_opt: torch.optim.Optimizer,
+                   gen: torch.Generator, slots: Slots, n_tasks: int) -> dict:
+    """A new training history, or, when resuming, the checkpoint's, after restoring the
+    meta-optimizer, the generators and the slots from it."""
+    hist = {"meta_loss": [], "skipped": 0, "restarts_diverged": 0, "adam_lr": adam_lr, "start_iteration": 0}
+    if ckpt is not None:
+        slots.load(restore_training_state(checkpoint_path, ckpt["arrays"], meta_opt, gen, slots.as_dict(), n_tasks))
+        h = ckpt["hist"]
+        hist.update(meta_loss=list(h.get("meta_loss", [])), skipped=int(h.get("skipped", 0)),
+                    restarts_diverged=int(h.get("restarts_diverged", 0)), start_iteration=ckpt["iteration"])
+    return hist
+
+
+def _iterate(net: OptimizerNet, meta_opt: torch.optim.Optimizer, slots: Slots, hist: dict, steps: int, *,
+             truncation: int, clip: float, second_order: bool, diverge_factor: float, log_every: int,
+             checkpoint_every: int, save, t0: float) -> None:
+    """Meta-iterations ``hist["start_iteration"]`` .. ``steps - 1`` (:func:`_meta_iteration`), with
+    progress lines every ``log_every`` and checkpoints (``save(iteration)``; None: no checkpoints)
+    every ``checkpoint_every`` and after the last."""
+    last_saved = hist["start_iteration"]
+    for it in range(hist["start_iteration"], steps):
+        _meta_iteration(net, meta_opt, slots, truncation, clip, second_order, diverge_factor, hist)
+        if log_every and (it + 1) % log_every == 0:
+            recent = np.mean(hist["meta_loss"][-log_every:])
+            print(f"meta-iter {it + 1}/{steps}  meta-loss {recent:.4f}  ({time.time() - t0:.0f}s)", flush=True)
+        if save is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
+            save(it + 1)
+            last_saved = it + 1
+    if save is not None and steps > last_saved:
+        save(steps)
+
+
+def _read_checkpoint(checkpoint_path, resume: bool, tasks: TaskSet, train_config: dict,
+                     net: OptimizerNet | None, mode: str, adam_lr: float | None, net_hidden: int,
+                     step_scale: float) -> dict | None:
+    """The checkpoint to resume from (see :func:`~metacompose.metaopt.checkpoint.load_resume_state`),
+    or None; adds the task family's fingerprint to ``train_config`` when checkpointing.
+
+    Raises:
+        FileFormatError: the checkpoint is unreadable, or written for another configuration or
+            other task data.
+    """
+    ckpt = None
+    if resume and checkpoint_path is not None:
+        try:
+            ckpt = load_resume_state(checkpoint_path, train_config, net, mode, adam_lr, net_hidden, step_scale)
+        except FileNotFoundError:  # nothing to resume from: start from scratch
+            ckpt = None
+    if checkpoint_path is not None:
+        train_config["tasks_sha256"] = tasks_fingerprint(tasks)
+    if ckpt is not None and ckpt["train_config"].get("tasks_sha256") != train_config["tasks_sha256"]:
+        raise FileFormatError(f"{checkpoint_path}: checkpoint was written for other task data "
+                              "(the task family's fingerprint differs); delete it or resume=False")
+    return ckpt
+
+
+def _new_net(tasks: TaskSet, model: str, hidden: int, mode: str, adam_lr: float | None, unroll_length: int,
+             net_hidden: int, step_scale: float, seed: int, gen: torch.Generator) -> OptimizerNet:
+    """A new :class:`OptimizerNet`; in ``"correction"`` mode without ``adam_lr``, Adam's rate is
+    first tuned (:func:`tune_adam_lr`) on up to 64 tasks drawn with ``gen``."""
+    if mode == "correction" and adam_lr is None:
+        adam_lr, _ = tune_adam_lr(tasks.subset(torch.randperm(len(tasks), generator=gen)[:64]), model,
+                                  unroll_length, hidden=hidden, seed=seed)
+    return OptimizerNet(hidden=net_hidden, mode=mode, step_scale=step_scale,
+                        adam_lr=adam_lr if adam_lr is not None else 1e-2)
+
+
+def _meta_update(net: OptimizerNet, meta_opt: torch.optim.Optimizer, meta_loss: torch.Tensor,
+                 clip: float) -> bool:
+    """Back-propagate ``meta_loss`` and take one clipped meta-optimizer step.
+
+    Returns:
+        False (and no step) when the meta-loss or a meta-gradient is not finite.
+    """
+    meta_opt.zero_grad()
+    if not torch.isfinite(meta_loss):
+        return False
+    meta_loss.backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    if not all(torch.isfinite(gr).all() for gr in grads):
+        return False
+    torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+    meta_opt.step()
+    return True
+
+
+def _meta_iteration(net: OptimizerNet, meta_opt: torch.optim.Optimizer, slots: Slots, truncation: int,
+                    clip: float, second_order: bool, diverge_factor: float, hist: dict) -> None:
+    """One meta-iteration: advance every slot ``truncation`` steps, then update ``net``.
+
+    The meta-loss is the mean of the slots' per-step terms; a skipped update (non-finite
+    meta-loss or meta-gradient) counts in ``hist["skipped"]``, and restarts every slot when
+    the meta-loss itself is not finite. Slots that diverged restart (counted in
+    ``hist["restarts_diverged"]``). Appends the meta-loss to ``hist["meta_loss"]``.
+    """
+    slots.detach()
+    terms = []
+    bad = torch.zeros(slots.B, dtype=torch.bool)
+    for _ in range(truncation):
+        term, step_bad = slots.step(net, second_order, diverge_factor)
+        terms.append(term)
+        bad |= step_bad
+    meta_loss = torch.stack(terms).mean()
+    if not _meta_update(net, meta_opt, meta_loss, clip):
+        hist["skipped"] += 1
+        if not torch.isfinite(meta_loss):
+            bad |= torch.ones(slots.B, dtype=torch.bool)
+    if bad.any():
+        hist["restarts_diverged"] += int(bad.sum())
+        slots.restart_bad(bad)
+    hist["meta_loss"].append(float(meta_loss.detach()))
 
 
 def meta_train(series: list, horizon: int, season_length: int = 1, steps: int = 200, seed: int = 0,
@@ -311,15 +301,17 @@ def meta_train(series: list, horizon: int, season_length: int = 1, steps: int = 
         season_length: seasonal period m; the lag window defaults to ``max(2m, h)``.
         steps: meta-iterations.
         seed: random seed.
-        out_path: where to save the final weights (``.npz``); checkpoints go to
-            ``<out_path stem>.ckpt.npz`` every ``checkpoint_every`` iterations. None: not saved.
+        out_path: where to save the final weights: a container base path, written as
+            ``<base>.json`` + ``<base>.npz`` (a ``.json``/``.npz`` suffix is dropped); checkpoints
+            go to ``<base>-ckpt.json``/``.npz`` every ``checkpoint_every`` iterations. None: not
+            saved.
         n_lags: input window length (overrides the default above).
         model: inner model of the tasks, ``"mlp"`` or ``"lstm"``.
         mode: ``"correction"`` (Adam + learned correction; safer) or ``"pure"``.
         unroll_length, truncation, batch_size, meta_lr: see :func:`meta_train_tasks`.
         n_val: validation windows per series.
         log_every: print progress every this many iterations (0: silent).
-        resume: continue from ``<out_path stem>.ckpt.npz`` when it exists (see
+        resume: continue from the checkpoint ``<base>-ckpt`` when it exists (see
             :func:`meta_train_tasks`); ignored when ``out_path`` is None.
 
     Returns:
@@ -334,8 +326,8 @@ def meta_train(series: list, horizon: int, season_length: int = 1, steps: int = 
     tasks, kept = make_tasks(series, n_lags, horizon, n_val=n_val)
     ckpt = None
     if out_path is not None:
-        out_path = Path(out_path)
-        ckpt = out_path.with_name(out_path.stem + ".ckpt.npz")
+        base = container_base(out_path)
+        ckpt = base.with_name(base.name + "-ckpt")
     net, hist = meta_train_tasks(tasks, model=model, mode=mode, unroll_length=unroll_length,
                                  truncation=truncation, batch_size=batch_size, steps=steps,
                                  meta_lr=meta_lr, seed=seed, checkpoint_path=ckpt,

@@ -1,4 +1,7 @@
-"""The learned optimizer: a small per-coordinate network and its ``torch.optim`` wrapper.
+"""The learned optimizer's update rule: a small per-coordinate network, :class:`OptimizerNet`.
+
+Its ``torch.optim`` wrapper is :class:`~metacompose.metaopt.learned_optimizer.LearnedOptimizer`;
+its weights are saved by :mod:`metacompose.metaopt.weights_file`.
 
 Design (and why)
 ----------------
@@ -28,20 +31,20 @@ We take the *per-parameter MLP* design of Google's ``learned_optimization`` / Ve
   - ``"correction"``: ``delta = -adam_lr * adam_direction + learned step``. At
     initialisation (and wherever the network has learned nothing useful) this is Adam with
     learning rate ``adam_lr``, so on unfamiliar problems it degrades gracefully toward
-    Adam — the Meta-SGD-style safety net the issue asks for.
+    Adam — a Meta-SGD-style safety net.
 
 All tensor code takes ``nb`` leading *batch* dimensions, so the same function updates one
-model (``nb=1`` with a singleton batch, used by :class:`LearnedOptimizer`) or a stack of B
+model (``nb=1`` with a singleton batch, used by
+:class:`~metacompose.metaopt.learned_optimizer.LearnedOptimizer`) or a stack of B
 per-series models trained as one tensor program with ``torch.func.vmap`` (meta-training).
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Callable, Iterable
-
 import torch
 from torch import nn
+
+from ..checks import check_choice
 
 DECAYS = (0.5, 0.9, 0.99)
 BETA2 = 0.999
@@ -92,14 +95,13 @@ class OptimizerNet(nn.Module):
         mag_clip: soft bound ``c`` on the log-magnitude: steps are at most ``step_scale*|d|*e^c``.
 
     Raises:
-        ValueError: ``mode`` is not one of :data:`MODES`.
+        InputError: ``mode`` is not one of :data:`MODES`.
     """
 
     def __init__(self, hidden: int = 32, mode: str = "correction", step_scale: float = 0.01,
                  adam_lr: float = 1e-2, mag_clip: float = 4.0):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        check_choice(mode, "mode", MODES)
         self.hidden = int(hidden)
         self.mode = mode
         self.step_scale = float(step_scale)
@@ -172,90 +174,3 @@ class OptimizerNet(nn.Module):
             v_hat = new["v"] / (1.0 - BETA2 ** t)
             delta = delta - self.adam_lr * m_hat / (torch.sqrt(v_hat) + _ADAM_EPS)
         return delta, new
-
-
-def default_weights_path():
-    """Path of the meta-trained weights shipped inside the package (``weights/default.npz``)."""
-    from importlib import resources
-
-    return resources.files("metacompose.metaopt").joinpath("weights/default.npz")
-
-
-class LearnedOptimizer(torch.optim.Optimizer):
-    """A ``torch.optim.Optimizer`` whose update rule is a meta-trained :class:`OptimizerNet`.
-
-    Usable on any ``nn.Module``: ``opt = LearnedOptimizer(model.parameters())``, then the usual
-    ``loss.backward(); opt.step(); opt.zero_grad()``. The network's weights are frozen; only the
-    per-parameter accumulators (three momenta, a second moment, the step count) live in
-    ``self.state`` and so in ``state_dict()``.
-
-    Args:
-        params: iterable of parameters or of param-group dicts, as for any torch optimizer.
-        weights: path of a weights file written by :func:`metacompose.metaopt.save_weights`;
-            ``None`` loads the default weights shipped with the package.
-        net: an :class:`OptimizerNet` to use instead of loading ``weights`` (it is deep-copied).
-        mode: override the network's mode (``"pure"`` / ``"correction"``).
-        adam_lr: override the Adam learning rate of ``"correction"`` mode.
-
-    Raises:
-        metacompose.errors.FileFormatError: the weights file is corrupt or of a newer format.
-        ValueError: ``mode`` is unknown.
-    """
-
-    def __init__(self, params: Iterable, weights=None, *, net: OptimizerNet | None = None,
-                 mode: str | None = None, adam_lr: float | None = None):
-        if net is None:
-            from .io import load_weights
-
-            net, _ = load_weights(weights if weights is not None else default_weights_path())
-        else:
-            net = copy.deepcopy(net)
-        if mode is not None:
-            if mode not in MODES:
-                raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-            net.mode = mode
-        if adam_lr is not None:
-            net.adam_lr = float(adam_lr)
-        net.requires_grad_(False)
-        net.eval()
-        super().__init__(params, {})
-        self.net = net
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None):
-        """Apply one learned update to every parameter that has a gradient.
-
-        Args:
-            closure: optional callable that re-evaluates the model and returns the loss.
-
-        Returns:
-            The loss returned by ``closure``, or ``None``.
-
-        Raises:
-            RuntimeError: a gradient is sparse.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("LearnedOptimizer does not support sparse gradients")
-                st = self.state[p]
-                if len(st) == 0:
-                    st["step"] = 0
-                    st.update(init_state(p))
-                st["step"] += 1
-                if self.net.mlp[0].weight.device != p.device:
-                    self.net.to(p.device)
-                batched = {k: st[k].unsqueeze(0) for k in STATE_KEYS}
-                step_t = torch.tensor([float(st["step"])], device=p.device)
-                delta, new = self.net.update(p.detach().unsqueeze(0), p.grad.detach().unsqueeze(0),
-                                             batched, step_t, nb=1)
-                p.add_(delta[0].to(p.dtype))
-                for k in STATE_KEYS:
-                    st[k] = new[k][0]
-        return loss

@@ -27,6 +27,7 @@ import torch
 from torch.func import grad_and_value, vmap
 
 from ..errors import InputError, SeriesTooShortError
+from .network import init_state
 
 Params = dict[str, torch.Tensor]
 
@@ -204,8 +205,13 @@ MODELS = {"mlp": (mlp_init, mlp_apply), "lstm": (lstm_init, lstm_apply)}
 DEFAULT_HIDDEN = {"mlp": 32, "lstm": 16}
 
 
-def get_model(name: str):
+def model_functions(name: str):
     """``(init_fn, apply_fn)`` of a functional model (``"mlp"`` or ``"lstm"``).
+
+    ``init_fn(n, n_lags, horizon, hidden, generator)`` draws ``n`` batched initialisations
+    (see :func:`mlp_init`, :func:`lstm_init`); ``apply_fn(params, X)`` runs one model (see
+    :func:`mlp_apply`, :func:`lstm_apply`). Not to be confused with
+    :func:`metacompose.models.get_model`, which builds a forecaster.
 
     Raises:
         InputError: unknown model name.
@@ -229,7 +235,7 @@ def loss_fns(model: str):
         ``batched_loss(params, X, Y, M) -> (B,)`` and
         ``batched_grad_and_loss(params, X, Y, M) -> (grads dict, (B,))``.
     """
-    _, apply = get_model(model)
+    _, apply = model_functions(model)
 
     def loss(p, X, Y, M):
         return masked_mse(apply(p, X), Y, M)
@@ -266,8 +272,6 @@ def run_inner(tasks: TaskSet, model: str, params0: Params, steps: int, opt: tupl
     params = {k: v.clone() for k, v in params0.items()}
     kind, arg = opt
     if kind == "learned":
-        from .network import init_state
-
         state = {k: init_state(v) for k, v in params.items()}
     elif kind == "adam":
         state = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
@@ -313,6 +317,6 @@ def run_inner(tasks: TaskSet, model: str, params0: Params, steps: int, opt: tupl
 @torch.no_grad()
 def forecast(tasks: TaskSet, model: str, params: Params) -> np.ndarray:
     """Forecast the ``horizon`` points after each task's training part, in series units ``(S, H)``."""
-    _, apply = get_model(model)
+    _, apply = model_functions(model)
     pred = vmap(apply)(params, tasks.X_last[:, None, :])[:, 0, :]
     return tasks.to_forecast(pred)

@@ -12,7 +12,7 @@ from scipy.signal import lfilter
 from statsmodels.tsa.arima.model import ARIMA as _SMARIMA
 from statsmodels.tsa.stattools import kpss
 
-from metacompose.errors import ForecastError
+from metacompose.errors import ForecastError, InputError
 from metacompose.models.statistical import _Adjusted, _aicc, _is_constant
 
 __all__ = ["ARIMA"]
@@ -131,10 +131,9 @@ class ARIMA(_Adjusted):
        instead of seasonal ARIMA terms.
     2. ``d`` in ``0..max_d``: repeated KPSS tests at 5% (statsmodels ``kpss``, lags
        ``trunc(3 sqrt(n) / 13)``), as ``forecast::ndiffs``. ``max_d`` is 1 by default, not
-       auto.arima's 2: quadratic extrapolation of short series often explodes. Chosen on
-       the M3 *training* parts (fit on ``x[:-h]``, score the last ``h`` of ``x``; every third
-       series): sMAPE with max_d=1 / 2 was yearly 20.93 / 21.28, quarterly 8.95 / 9.04,
-       monthly 15.93 / 16.29, other 3.89 / 4.08.
+       auto.arima's 2: quadratic extrapolation of short series often explodes (chosen on
+       the M3 *training* parts, ``benchmarks/validation/stat_defaults.py``; the numbers are
+       in ``benchmarks/RESULTS.md``).
     3. ``(p, q)`` in ``{0..max_p} x {0..max_q}``, at most one parameter per four
        observations; a constant always when ``d == 0`` (the mean), with and without when
        ``d == 1`` (the drift), never when ``d == 2``. Each candidate is fitted to the
@@ -146,8 +145,6 @@ class ARIMA(_Adjusted):
        filter, L-BFGS from the CSS estimates, stationarity and invertibility enforced);
        its forecasts are integrated ``d`` times and re-seasonalised.
 
-    Cost: about 40-60 ms of one CPU core per M3 series (yearly to monthly).
-
     Args:
         season_length: seasonal period ``m``.
         alias: defaults to ``"ARIMA"``.
@@ -157,8 +154,8 @@ class ARIMA(_Adjusted):
         seasonal_test: test before adjusting (True) or adjust every series with ``t >= 3m``.
 
     Raises:
-        InputError: bad ``season_length`` (from :class:`Forecaster`).
-        ValueError: a negative ``max_p``, ``max_q`` or ``max_d``.
+        InputError: bad ``season_length`` (from :class:`Forecaster`), or a negative ``max_p``,
+            ``max_q`` or ``max_d``.
     """
 
     alias = "ARIMA"
@@ -167,7 +164,7 @@ class ARIMA(_Adjusted):
                  max_q: int = 2, max_d: int = 1, seasonal_test: bool = True) -> None:
         super().__init__(season_length, alias, seasonal_test)
         if min(max_p, max_q, max_d) < 0:
-            raise ValueError(f"max_p, max_q and max_d must be >= 0, got {max_p}, {max_q}, {max_d}")
+            raise InputError(f"max_p, max_q and max_d must be >= 0, got {max_p}, {max_q}, {max_d}")
         self.max_p = int(max_p)
         self.max_q = int(max_q)
         self.max_d = int(max_d)

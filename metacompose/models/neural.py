@@ -11,211 +11,26 @@ the Naive forecast.
 
 Training is mini-batch, on CPU, for a fixed number of steps, and deterministic given
 ``random_state``: the weights and the batches are drawn from a local ``torch.Generator``
-(torch's global random state is left as it was). :func:`train_network` is the training loop and
-:func:`make_optimizer` turns the ``optimizer`` parameter into a ``torch.optim.Optimizer``;
-both are public so that the learned optimizer (``metacompose.metaopt``) can reuse them.
+(torch's global random state is left as it was). The networks are in
+:mod:`metacompose.models.networks`; the training loop, the optimizer factory and the weight
+initialisation in :mod:`metacompose.models.training`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from metacompose.errors import InputError
+from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
 from metacompose.models._windows import forecast_inputs, training_windows, window_scale
-from metacompose.models.base import PanelForecaster, check_horizon
+from metacompose.models.base import PanelForecaster
+from metacompose.models.networks import LSTMNet, MLPNet
+from metacompose.models.training import LOSSES, check_optimizer, init_parameters, make_optimizer, train_network
 
-OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "learned")
-LOSSES: tuple[str, ...] = ("mae", "smape")
-
-__all__ = ["MLP", "LSTM", "train_network", "make_optimizer", "init_parameters", "OPTIMIZERS", "LOSSES"]
-
-
-def _check_optimizer(optimizer: Any) -> None:
-    if isinstance(optimizer, str):
-        if optimizer.lower() not in OPTIMIZERS:
-            raise InputError(
-                f"unknown optimizer {optimizer!r}; valid choices: {', '.join(repr(o) for o in OPTIMIZERS)} "
-                "or a callable params -> torch.optim.Optimizer"
-            )
-    elif not callable(optimizer):
-        raise InputError(
-            f"optimizer must be one of {', '.join(repr(o) for o in OPTIMIZERS)} or a callable "
-            f"params -> torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
-
-
-def make_optimizer(optimizer: Any, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """Build the optimizer that trains a network.
-
-    Args:
-        optimizer: ``"adam"`` (``torch.optim.Adam``), ``"sgd"`` (``torch.optim.SGD`` with
-            momentum 0.9), ``"learned"`` (``metacompose.metaopt.LearnedOptimizer(params)``,
-            which ignores ``lr``), or a callable ``params -> torch.optim.Optimizer`` such as
-            ``functools.partial(torch.optim.RMSprop, lr=1e-3)`` (``lr`` is then not used).
-        params: the parameters to optimise.
-        lr: learning rate of ``"adam"`` and ``"sgd"``.
-
-    Returns:
-        a ``torch.optim.Optimizer`` over ``params``.
-
-    Raises:
-        InputError: unknown name, not a callable, ``"learned"`` while
-            ``metacompose.metaopt`` cannot be imported, or the callable returned no optimizer.
-    """
-    _check_optimizer(optimizer)
-    params = list(params)
-    if isinstance(optimizer, str):
-        name = optimizer.lower()
-        if name == "adam":
-            return torch.optim.Adam(params, lr=lr)
-        if name == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=0.9)
-        try:
-            from metacompose.metaopt import LearnedOptimizer
-        except ImportError as exc:
-            raise InputError(
-                f"optimizer='learned' needs metacompose.metaopt.LearnedOptimizer, which could not be "
-                f"imported ({exc}); use 'adam' or 'sgd'"
-            ) from None
-        return LearnedOptimizer(params)
-    opt = optimizer(params)
-    if not isinstance(opt, torch.optim.Optimizer):
-        raise InputError(f"the optimizer callable returned {type(opt).__name__}, not a torch.optim.Optimizer")
-    return opt
-
-
-def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    err = torch.abs(pred - target)
-    if kind == "smape":
-        return torch.mean(2.0 * err / (torch.abs(pred).detach() + torch.abs(target) + 1e-8))
-    return torch.mean(err)
-
-
-def train_network(
-    net: nn.Module,
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    optimizer: torch.optim.Optimizer,
-    steps: int,
-    batch_size: int = 1024,
-    loss: str = "mae",
-    generator: torch.Generator | None = None,
-    lr_decay: bool = False,
-) -> list[float]:
-    """Train ``net`` to map scaled input windows to scaled targets (the training loop).
-
-    Each step draws a mini-batch uniformly with replacement (the whole set when it holds at
-    most ``batch_size`` windows), computes the loss, back-propagates and calls
-    ``optimizer.step()``.
-
-    Args:
-        net: maps ``(B, L)`` float32 to ``(B, h)`` float32.
-        X: scaled input windows ``(N, L)``, float32.
-        Y: scaled targets ``(N, h)``, float32.
-        optimizer: a ``torch.optim.Optimizer`` over ``net``'s parameters.
-        steps: number of optimizer steps (0 leaves ``net`` unchanged).
-        batch_size: windows per step.
-        loss: ``"mae"`` (mean absolute error of the scaled values) or ``"smape"`` (sMAPE
-            of the scaled values, as a fraction in [0, 2]).
-        generator: source of the batch indices (for reproducible runs).
-        lr_decay: multiply each parameter group's ``lr`` by ``(1 - step/steps)`` -- a linear
-            decay to 0 -- for groups that have an ``lr``.
-
-    Returns:
-        the training loss after each step, a list of ``steps`` floats.
-
-    Raises:
-        InputError: ``loss`` is unknown or ``X`` holds no window.
-    """
-    if loss not in LOSSES:
-        raise InputError(f"unknown loss {loss!r}; valid choices: {', '.join(LOSSES)}")
-    n = X.shape[0]
-    if n == 0:
-        raise InputError("train_network needs at least one training window")
-    base_lr = [g.get("lr") for g in optimizer.param_groups]
-    history: list[float] = []
-    net.train()
-    for step in range(steps):
-        if lr_decay:
-            for g, lr0 in zip(optimizer.param_groups, base_lr):
-                if isinstance(lr0, float):
-                    g["lr"] = lr0 * (1.0 - step / steps)
-        if n <= batch_size:
-            xb, yb = X, Y
-        else:
-            idx = torch.randint(n, (batch_size,), generator=generator)
-            xb, yb = X[idx], Y[idx]
-        value = _loss(net(xb), yb, loss)
-        optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        optimizer.step()
-        history.append(float(value.detach()))
-    if lr_decay:
-        for g, lr0 in zip(optimizer.param_groups, base_lr):
-            if isinstance(lr0, float):
-                g["lr"] = lr0
-    net.eval()
-    return history
-
-
-def init_parameters(net: nn.Module, generator: torch.Generator) -> None:
-    """Re-draw every parameter of ``net`` from ``generator``, with torch's default bounds.
-
-    ``nn.Linear``: weight and bias uniform on ``+-1/sqrt(in_features)``; ``nn.LSTM``: every
-    weight and bias uniform on ``+-1/sqrt(hidden_size)``. Drawing from a local generator
-    keeps the result reproducible even when other threads use torch's global random state.
-
-    Raises:
-        InputError: ``net`` holds a parameter of another kind of layer.
-    """
-    seen = set()
-    with torch.no_grad():
-        for mod in net.modules():
-            if isinstance(mod, nn.Linear):
-                bound = 1.0 / mod.in_features ** 0.5
-            elif isinstance(mod, nn.LSTM):
-                bound = 1.0 / mod.hidden_size ** 0.5
-            else:
-                continue
-            for p in mod.parameters(recurse=False):
-                p.copy_((torch.rand(p.shape, generator=generator) * 2.0 - 1.0) * bound)
-                seen.add(id(p))
-    if any(id(p) not in seen for p in net.parameters()):
-        raise InputError("init_parameters only knows nn.Linear and nn.LSTM layers")
-
-
-class _MLPNet(nn.Module):
-    """ReLU MLP on the centred input window; output = last input value + MLP(window)."""
-
-    def __init__(self, input_length: int, h: int, hidden: list[int]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = input_length
-        for w in hidden:
-            layers += [nn.Linear(width, w), nn.ReLU()]
-            width = w
-        layers.append(nn.Linear(width, h))
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, -1:] + self.body(x - 1.0)
-
-
-class _LSTMNet(nn.Module):
-    """LSTM encoder over the window, linear head on its last state to all ``h`` outputs."""
-
-    def __init__(self, input_length: int, h: int, hidden_size: int, num_layers: int) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(1, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, h)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm((x - 1.0).unsqueeze(-1))
-        return x[:, -1:] + self.head(out[:, -1])
+__all__ = ["MLP", "LSTM"]
 
 
 class _GlobalNeural(PanelForecaster):
@@ -225,33 +40,28 @@ class _GlobalNeural(PanelForecaster):
 
     def _setup(self, season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
                loss, windows_per_series, random_state, num_threads) -> None:
+        """Check and store the parameters shared by :class:`MLP` and :class:`LSTM`."""
         super().__init__(season_length=season_length, alias=alias)
-        if horizon is not None:
-            horizon = check_horizon(horizon)
-        _check_optimizer(optimizer)
-        for name, value, low, none_ok in (("input_length", input_length, 2, True), ("steps", steps, 0, False),
-                                          ("batch_size", batch_size, 1, False),
-                                          ("windows_per_series", windows_per_series, 1, False),
-                                          ("random_state", random_state, 0, False),
-                                          ("num_threads", num_threads, 1, True)):
-            if value is None and none_ok:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise InputError(f"{name} must be an int >= {low}{' or None' if none_ok else ''}, got {value!r}")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr < 0:
-            raise InputError(f"lr must be a finite number >= 0, got {lr!r}")
-        if loss not in LOSSES:
-            raise InputError(f"unknown loss {loss!r}; valid choices: {', '.join(LOSSES)}")
+        horizon = None if horizon is None else check_horizon(horizon)
+        check_optimizer(optimizer)
+        input_length = check_optional_int(input_length, "input_length", 2)
+        steps = check_int(steps, "steps", 0)
+        batch_size = check_int(batch_size, "batch_size")
+        windows_per_series = check_int(windows_per_series, "windows_per_series")
+        random_state = check_int(random_state, "random_state", 0)
+        num_threads = check_optional_int(num_threads, "num_threads")
+        lr = check_number(lr, "lr", low=0.0)
+        check_choice(loss, "loss", LOSSES)
         self.horizon = horizon
-        self.input_length = None if input_length is None else int(input_length)
-        self.steps = int(steps)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
+        self.input_length = input_length
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
         self.optimizer = optimizer.lower() if isinstance(optimizer, str) else optimizer
         self.loss = loss
-        self.windows_per_series = int(windows_per_series)
-        self.random_state = int(random_state)
-        self.num_threads = None if num_threads is None else int(num_threads)
+        self.windows_per_series = windows_per_series
+        self.random_state = random_state
+        self.num_threads = num_threads
 
     @property
     def min_length(self) -> int:
@@ -366,7 +176,7 @@ class MLP(_GlobalNeural):
         self.hidden = [int(w) for w in hidden]
 
     def _build_net(self, input_length: int, h: int) -> nn.Module:
-        return _MLPNet(input_length, h, self.hidden)
+        return MLPNet(input_length, h, self.hidden)
 
 
 class LSTM(_GlobalNeural):
@@ -400,4 +210,4 @@ class LSTM(_GlobalNeural):
         self.num_layers = int(num_layers)
 
     def _build_net(self, input_length: int, h: int) -> nn.Module:
-        return _LSTMNet(input_length, h, self.hidden_size, self.num_layers)
+        return LSTMNet(input_length, h, self.hidden_size, self.num_layers)

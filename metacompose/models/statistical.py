@@ -28,7 +28,7 @@ from statsmodels.tsa.forecasting.theta import ThetaModel
 from statsmodels.tsa.seasonal import seasonal_decompose
 from statsmodels.tsa.stattools import acf
 
-from metacompose.errors import ForecastError
+from metacompose.errors import ForecastError, InputError
 from metacompose.models.base import Forecaster
 
 __all__ = ["ETS", "Theta", "seasonality_test", "SeasonalAdjustment"]
@@ -157,11 +157,9 @@ class ETS(_Adjusted):
     Hyndman et al. 2008; maximum likelihood, estimated initial states) are fitted, the
     lowest AICc wins and its point forecasts are re-seasonalised. Default candidates: no
     trend ("N", simple exponential smoothing) and additive damped trend ("Ad", Gardner &
-    McKenzie 1985, ``phi`` in [0.8, 0.98]), additive errors. Chosen on the M3 *training* parts
-    (fit on ``x[:-h]``, score the last ``h`` of ``x``; every third series): sMAPE with N/Ad
-    vs N/A/Ad was yearly 21.99 / 21.81, quarterly 8.43 / 8.59, monthly 15.00 / 15.86, other
-    4.66 / 4.53 (N/Ad better point-weighted); multiplicative errors as well cost twice as
-    much for no gain. A candidate with ``t <= k + 1`` (``k`` parameters incl.
+    McKenzie 1985, ``phi`` in [0.8, 0.98]), additive errors (chosen on the M3 *training*
+    parts, ``benchmarks/validation/stat_defaults.py``; the numbers are in
+    ``benchmarks/RESULTS.md``). A candidate with ``t <= k + 1`` (``k`` parameters incl.
     ``sigma2``) is skipped unless it is the first.
 
     Args:
@@ -172,8 +170,8 @@ class ETS(_Adjusted):
         seasonal_test: test before adjusting (True) or adjust every series with ``t >= 3m``.
 
     Raises:
-        InputError: bad ``season_length`` (from :class:`Forecaster`).
-        ValueError: ``trend`` or ``error`` is not one of the accepted strings.
+        InputError: bad ``season_length`` (from :class:`Forecaster`), or ``trend`` or
+            ``error`` is not one of the accepted strings.
     """
 
     alias = "ETS"
@@ -182,9 +180,9 @@ class ETS(_Adjusted):
                  error: str = "add", seasonal_test: bool = True) -> None:
         super().__init__(season_length, alias, seasonal_test)
         if trend not in _TREND_SETS and trend not in _TRENDS:
-            raise ValueError(f"trend must be 'auto', 'all', 'N', 'A' or 'Ad', got {trend!r}")
+            raise InputError(f"trend must be 'auto', 'all', 'N', 'A' or 'Ad', got {trend!r}")
         if error not in ("add", "auto"):
-            raise ValueError(f"error must be 'add' or 'auto', got {error!r}")
+            raise InputError(f"error must be 'add' or 'auto', got {error!r}")
         self.trend = trend
         self.error = error
 
@@ -241,8 +239,7 @@ class Theta(_Adjusted):
         seasonal_test: test before adjusting (True) or adjust every series with ``t >= 3m``.
 
     Raises:
-        InputError: bad ``season_length`` (from :class:`Forecaster`).
-        ValueError: ``theta < 1``.
+        InputError: bad ``season_length`` (from :class:`Forecaster`), or ``theta < 1``.
     """
 
     alias = "Theta"
@@ -251,7 +248,7 @@ class Theta(_Adjusted):
                  seasonal_test: bool = True) -> None:
         super().__init__(season_length, alias, seasonal_test)
         if not float(theta) >= 1.0:
-            raise ValueError(f"theta must be >= 1, got {theta!r}")
+            raise InputError(f"theta must be >= 1, got {theta!r}")
         self.theta = float(theta)
 
     @property

@@ -1,0 +1,162 @@
+"""The first step of a backtest: check its arguments and lay out origins, chunks and cache files.
+
+:func:`plan_backtest` returns a :class:`BacktestPlan`, which :func:`metacompose.backtest.run_backtest`
+runs and :func:`metacompose.backtest.assemble_backtest` turns into a cube.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from metacompose.backtest_cache import CACHE_VERSION, cache_key, model_id
+from metacompose.checks import check_horizon, check_int, check_optional_int, check_season_length, check_timeout
+from metacompose.errors import InputError
+from metacompose.features import FEATURE_NAMES
+from metacompose.models import Forecaster, PanelForecaster
+
+CHUNK = 32  # series per joblib task and per cache file
+MAX_ABS = 1e35  # largest |value| accepted: the cube stores float32 (max 3.4e38), with room for forecasts
+
+
+def rolling_origins(n: int, h: int, n_origins: int, step: int, min_train: int) -> np.ndarray:
+    """Origins (int64 ``(n_origins + 1,)``) for a series of length ``n``, oldest first.
+
+    Backtest origins are ``n - h - step * j`` for ``j = n_origins - 1 .. 0`` (so the last
+    one's horizon ends at the end of the training data), then the final origin ``n``.
+    A backtest origin with fewer than ``min_train`` observations before it is ``-1``.
+    """
+    back = [n - h - step * j for j in range(n_origins - 1, -1, -1)]
+    return np.array([o if o >= min_train else -1 for o in back] + [n], dtype=np.int64)
+
+
+@dataclass
+class BacktestPlan:
+    """A backtest's checked arguments and its layout, built by :func:`plan_backtest`.
+
+    Attributes:
+        ys: ``S`` float64 series ``(t_i,)``; ids: their ``S`` ids (str).
+        models: the ``M`` forecasters of the pool.
+        horizon: ``H``; season_length: ``m``; n_origins: backtest origins per series;
+        step: distance between backtest origins; min_train: fewest observations before a
+            backtest origin.
+        origins: int64 ``(S, n_origins + 1)``, ``-1`` where a backtest origin does not fit.
+        chunks: ranges of series indices, one per task of per-series models and per cache file.
+        chunk_paths: the cache file of each chunk (None: no cache).
+        panel_paths: model index -> the cache file of that panel model (None: no cache).
+        timeout, panel_timeout: seconds per fit (None: no limit), see :func:`backtest`.
+    """
+
+    ys: list
+    ids: list
+    models: list
+    horizon: int
+    season_length: int
+    n_origins: int
+    step: int
+    min_train: int
+    origins: np.ndarray
+    chunks: list
+    chunk_paths: list
+    panel_paths: dict
+    timeout: float | None = None
+    panel_timeout: float | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(S, O, M)``: series, origins (the final one included), models."""
+        return len(self.ys), self.n_origins + 1, len(self.models)
+
+    @property
+    def aliases(self) -> list[str]:
+        """The ``M`` model aliases, in pool order."""
+        return [mdl.alias for mdl in self.models]
+
+    @property
+    def local(self) -> list[int]:
+        """Indices of the per-series models (run in the chunk tasks)."""
+        return [j for j, mdl in enumerate(self.models) if not isinstance(mdl, PanelForecaster)]
+
+    @property
+    def panel(self) -> list[int]:
+        """Indices of the panel models (one task per origin)."""
+        return [j for j, mdl in enumerate(self.models) if isinstance(mdl, PanelForecaster)]
+
+
+def plan_backtest(
+    series: Sequence[np.ndarray],
+    models: Sequence[Forecaster],
+    horizon: int,
+    season_length: int = 1,
+    ids: Sequence | None = None,
+    n_origins: int = 5,
+    step: int | None = None,
+    cache_dir: str | Path | None = None,
+    timeout: float | None = None,
+    panel_timeout: float | None = None,
+) -> BacktestPlan:
+    """Check a backtest's arguments and lay out its origins, chunks and cache files.
+
+    Args:
+        series, models, horizon, season_length, ids, n_origins, step, cache_dir, timeout,
+        panel_timeout: as :func:`metacompose.backtest.backtest`.
+
+    Returns:
+        the :class:`BacktestPlan`.
+
+    Raises:
+        InputError: as :func:`metacompose.backtest.backtest`.
+    """
+    h = check_horizon(horizon)
+    m = check_season_length(season_length)
+    if len(series) == 0 or len(models) == 0:
+        raise InputError("backtest needs at least one series and one model")
+    n_origins = check_int(n_origins, "n_origins")
+    step = max(1, h // 3) if step is None else check_optional_int(step, "step")
+    timeout, panel_timeout = check_timeout(timeout, "timeout"), check_timeout(panel_timeout, "panel_timeout")
+    ys, ids = _checked_series(series, ids)
+    min_train = max(max(mdl.min_length for mdl in models), 2 * m if m > 1 else 4)
+    origins = np.stack([rolling_origins(len(y), h, n_origins, step, min_train) for y in ys])
+    chunks = [range(a, min(a + CHUNK, len(ys))) for a in range(0, len(ys), CHUNK)]
+    plan = BacktestPlan(ys, ids, list(models), h, m, n_origins, step, min_train, origins, chunks, [], {},
+                        timeout, panel_timeout)
+    cache = Path(cache_dir) if cache_dir is not None else None
+    plan.chunk_paths, plan.panel_paths = _cache_paths(plan, cache)
+    return plan
+
+
+def _checked_series(series: Sequence[np.ndarray], ids: Sequence | None) -> tuple[list, list]:
+    """The series as float64 arrays and their ids as strings (default ``"0".."S-1"``).
+
+    Raises:
+        InputError: a series holds values beyond :data:`MAX_ABS`.
+    """
+    ys = [np.asarray(y, dtype=np.float64) for y in series]
+    ids = [str(i) for i in range(len(ys))] if ids is None else [str(i) for i in ids]
+    for i, y in enumerate(ys):
+        if y.size and not np.max(np.abs(y)) <= MAX_ABS:
+            raise InputError(f"series {ids[i]!r} holds values up to {np.max(np.abs(y)):.3g}, beyond what the forecast "
+                             f"cube stores (float32; |y| <= {MAX_ABS:.0e}); rescale the series, e.g. divide it by 1e30")
+    return ys, ids
+
+
+def _cache_paths(plan: BacktestPlan, cache: Path | None) -> tuple[list, dict]:
+    """The cache file of every chunk and of every panel model (all None without a cache folder).
+
+    A chunk's key covers its per-series models, horizon, season length, feature names,
+    origins and series; a panel model's key covers that model and all origins and series.
+    """
+    if cache is None:
+        return [None] * len(plan.chunks), {j: None for j in plan.panel}
+    h, m, ys = plan.horizon, plan.season_length, plan.ys
+    spec = [model_id(plan.models[j]) for j in plan.local] + [h, m, FEATURE_NAMES, CACHE_VERSION]
+    chunk_paths = [cache / f"chunk-{cache_key(spec, plan.origins[r.start:r.stop], *ys[r.start:r.stop])}.npz"
+                   for r in plan.chunks]
+    panel_paths = {}
+    for j in plan.panel:
+        key = cache_key([model_id(plan.models[j]), h, m, CACHE_VERSION], plan.origins, *ys)
+        panel_paths[j] = cache / f"panel-{plan.models[j].alias}-{key}.npz"
+    return chunk_paths, panel_paths

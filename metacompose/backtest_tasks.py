@@ -1,0 +1,120 @@
+"""The backtest's units of work, run by joblib workers (locally or on a cluster).
+
+Two kinds of task, both plain module-level functions so that any joblib backend can ship
+them by reference: :func:`series_chunk` (the per-series models on a chunk of series, at
+every origin) and :func:`panel_fit` (one panel model on all series at one origin). Each
+returns its result with the seconds of compute it took. A failure never leaves a task:
+:func:`fit_predict` walks the model's fallback chain and records the first failure's
+:class:`~metacompose.report.FailureKind`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from metacompose.errors import ForecastError
+from metacompose.features import FEATURE_NAMES, series_features
+from metacompose.metrics import mase_scale
+from metacompose.models import Forecaster, PanelForecaster, get_model
+from metacompose.report import FailureKind
+from metacompose.timeout import run_with_timeout
+
+MAX_MESSAGES = 20  # failure messages kept per task and per report
+FALLBACK_DEPTH = 4  # models tried along a fallback chain before the last value is repeated
+
+
+def fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: float | None = None
+                ) -> tuple[np.ndarray, str | None, FailureKind]:
+    """Forecast ``h`` steps of ``y`` with ``model``, walking its fallback chain on failure.
+
+    Args:
+        model: the forecaster (cloned before fitting, never changed).
+        y: the series up to the origin, float64 ``(t,)``.
+        h: horizon; m: season length (for the fallback models).
+        timeout: seconds one fit-and-predict may take (None: no limit).
+
+    Returns:
+        ``(forecast (h,), first error message or None, kind of the first failure or NONE)``.
+        When the whole chain fails the forecast repeats the last value of ``y``.
+    """
+    err, kind = None, FailureKind.NONE
+    current = model
+    for _ in range(FALLBACK_DEPTH):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est = current.clone()
+                out = run_with_timeout(lambda: est.fit(y).predict(h), timeout)
+            if not np.all(np.abs(out) < np.finfo(np.float32).max):
+                raise ForecastError(f"{current.alias} forecast values beyond the float32 range of the cube")
+            return out, err, kind
+        except Exception as exc:  # any failure of a plug-in falls back, by contract
+            if err is None:
+                err, kind = f"{type(exc).__name__}: {exc}", FailureKind.of(exc)
+            if current.fallback is None:
+                break
+            current = get_model(current.fallback, m)
+    return np.full(h, float(y[-1])), err or "fallback chain exhausted", kind or FailureKind.ERROR
+
+
+def series_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int, m: int,
+                 timeout: float | None = None) -> tuple[tuple, float]:
+    """Per-series work for one chunk: forecasts of the non-panel models, failure kinds, features, scales.
+
+    Args:
+        ys: ``S`` series (float64 ``(t_i,)``); ids: their ids (for messages).
+        origins: int64 ``(S, O)``; an origin below 1 is skipped.
+        models: the ``M`` per-series forecasters; h: horizon; m: season length.
+        timeout: seconds per fit-and-predict (None: no limit).
+
+    Returns:
+        ``((forecasts (S, O, M, h) float32, kind codes (S, O, M) int8, features (S, O, F) float32,
+        origin scales (S, O) float32, up to 20 messages), seconds of compute)``.
+    """
+    t0 = time.perf_counter()
+    S, O, M, F = len(ys), origins.shape[1], len(models), len(FEATURE_NAMES)
+    fc = np.full((S, O, M, h), np.nan, dtype=np.float32)
+    kinds = np.zeros((S, O, M), dtype=np.int8)
+    feats = np.zeros((S, O, F), dtype=np.float32)
+    oscale = np.ones((S, O), dtype=np.float32)
+    msgs = []
+    for i, y in enumerate(ys):
+        for k in range(O):
+            o = int(origins[i, k])
+            if o < 1:
+                continue
+            prefix = y[:o]
+            oscale[i, k] = mase_scale(prefix, m)
+            feats[i, k] = series_features(prefix, m, float(oscale[i, k]))
+            for j, model in enumerate(models):
+                fc[i, k, j], err, kinds[i, k, j] = fit_predict(model, prefix, h, m, timeout)
+                if err is not None and len(msgs) < MAX_MESSAGES:
+                    msgs.append(f"{model.alias} @ series {ids[i]}, origin {o}: {err}"[:300])
+    return (fc, kinds, feats, oscale, np.array(msgs, dtype=str)), time.perf_counter() - t0
+
+
+def panel_fit(model: PanelForecaster, prefixes: list, h: int, timeout: float | None) -> tuple[tuple, float]:
+    """Fit ``model`` on all ``prefixes`` (one origin) and forecast ``h`` steps.
+
+    Args:
+        model: the panel forecaster (cloned before fitting); prefixes: ``R`` series up to the
+        origin; h: horizon; timeout: seconds for fit and predict together (None: no limit).
+
+    Returns:
+        ``((forecasts (R, h) float64, kind code for the rows that are not finite, error message
+        or None), seconds of compute)``; when the fit fails every row is NaN and the code is
+        that failure's kind.
+    """
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = model.clone()
+            pred = np.asarray(run_with_timeout(lambda: est.fit_panel(prefixes).predict_panel(h), timeout), float)
+        out = pred, FailureKind.NON_FINITE, None
+    except Exception as exc:
+        out = np.full((len(prefixes), h), np.nan), FailureKind.of(exc), f"{type(exc).__name__}: {exc}"
+    return out, time.perf_counter() - t0

@@ -1,0 +1,96 @@
+"""``LearnedOptimizer``: a ``torch.optim.Optimizer`` whose update rule is a meta-trained network.
+
+The rule itself (features, step, modes) is :class:`~metacompose.metaopt.network.OptimizerNet`;
+this module holds the per-parameter state and applies the rule to any ``nn.Module``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Iterable
+
+import torch
+
+from ..checks import check_choice
+from .network import MODES, STATE_KEYS, OptimizerNet, init_state
+from .weights_file import default_weights_path, load_weights
+
+__all__ = ["LearnedOptimizer"]
+
+
+class LearnedOptimizer(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer`` whose update rule is a meta-trained :class:`OptimizerNet`.
+
+    Usable on any ``nn.Module``: ``opt = LearnedOptimizer(model.parameters())``, then the usual
+    ``loss.backward(); opt.step(); opt.zero_grad()``. The network's weights are frozen; only the
+    per-parameter accumulators (three momenta, a second moment, the step count) live in
+    ``self.state`` and so in ``state_dict()``.
+
+    Args:
+        params: iterable of parameters or of param-group dicts, as for any torch optimizer.
+        weights: path of a weights file written by :func:`metacompose.metaopt.save_weights`;
+            ``None`` loads the default weights shipped with the package
+            (:func:`~metacompose.metaopt.weights_file.default_weights_path`).
+        net: an :class:`OptimizerNet` to use instead of loading ``weights`` (it is deep-copied).
+        mode: override the network's mode (``"pure"`` / ``"correction"``).
+        adam_lr: override the Adam learning rate of ``"correction"`` mode.
+
+    Raises:
+        FileNotFoundError: no weights file at ``weights``.
+        metacompose.errors.FileFormatError: the weights file is corrupt or of a newer format.
+        metacompose.errors.InputError: ``mode`` is unknown.
+    """
+
+    def __init__(self, params: Iterable, weights=None, *, net: OptimizerNet | None = None,
+                 mode: str | None = None, adam_lr: float | None = None):
+        if net is None:
+            net, _ = load_weights(weights if weights is not None else default_weights_path())
+        else:
+            net = copy.deepcopy(net)
+        if mode is not None:
+            net.mode = check_choice(mode, "mode", MODES)
+        if adam_lr is not None:
+            net.adam_lr = float(adam_lr)
+        net.requires_grad_(False)
+        net.eval()
+        super().__init__(params, {})
+        self.net = net
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None):
+        """Apply one learned update to every parameter that has a gradient.
+
+        Args:
+            closure: optional callable that re-evaluates the model and returns the loss.
+
+        Returns:
+            The loss returned by ``closure``, or ``None``.
+
+        Raises:
+            RuntimeError: a gradient is sparse.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("LearnedOptimizer does not support sparse gradients")
+                st = self.state[p]
+                if len(st) == 0:
+                    st["step"] = 0
+                    st.update(init_state(p))
+                st["step"] += 1
+                if self.net.mlp[0].weight.device != p.device:
+                    self.net.to(p.device)
+                batched = {k: st[k].unsqueeze(0) for k in STATE_KEYS}
+                step_t = torch.tensor([float(st["step"])], device=p.device)
+                delta, new = self.net.update(p.detach().unsqueeze(0), p.grad.detach().unsqueeze(0),
+                                             batched, step_t, nb=1)
+                p.add_(delta[0].to(p.dtype))
+                for k in STATE_KEYS:
+                    st[k] = new[k][0]
+        return loss

@@ -1,0 +1,197 @@
+"""Training machinery of the global neural forecasters: optimizer, loss, training loop, initialisation.
+
+:func:`make_optimizer` turns the forecasters' ``optimizer`` parameter into a
+``torch.optim.Optimizer``; :func:`train_network` is the mini-batch training loop;
+:func:`init_parameters` draws a network's weights from a local ``torch.Generator`` (torch's
+global random state is left as it was). They are public so that other code (the learned
+optimizer in ``metacompose.metaopt``, a user's own network) can train the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from metacompose.checks import check_choice
+from metacompose.errors import InputError
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "learned")
+LOSSES: tuple[str, ...] = ("mae", "smape")
+
+__all__ = ["OPTIMIZERS", "LOSSES", "check_optimizer", "make_optimizer", "train_network", "init_parameters"]
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """Check an ``optimizer`` parameter: a name in :data:`OPTIMIZERS` (any case) or a callable.
+
+    Raises:
+        InputError: an unknown name, or neither a string nor a callable; the message lists
+            the choices.
+    """
+    if isinstance(optimizer, str):
+        if optimizer.lower() not in OPTIMIZERS:
+            raise InputError(
+                f"unknown optimizer {optimizer!r}; valid choices: {', '.join(repr(o) for o in OPTIMIZERS)} "
+                "or a callable params -> torch.optim.Optimizer"
+            )
+    elif not callable(optimizer):
+        raise InputError(
+            f"optimizer must be one of {', '.join(repr(o) for o in OPTIMIZERS)} or a callable "
+            f"params -> torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+
+
+def _learned_optimizer(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    # Imported on use, not at module level: only optimizer="learned" needs metacompose.metaopt,
+    # and when it cannot be imported that choice alone fails, with an InputError.
+    try:
+        from metacompose.metaopt import LearnedOptimizer
+    except ImportError as exc:
+        raise InputError(
+            f"optimizer='learned' needs metacompose.metaopt.LearnedOptimizer, which could not be "
+            f"imported ({exc}); use 'adam' or 'sgd'"
+        ) from None
+    return LearnedOptimizer(params)
+
+
+def make_optimizer(optimizer: Any, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """Build the optimizer that trains a network.
+
+    Args:
+        optimizer: ``"adam"`` (``torch.optim.Adam``), ``"sgd"`` (``torch.optim.SGD`` with
+            momentum 0.9), ``"learned"`` (``metacompose.metaopt.LearnedOptimizer(params)``,
+            which ignores ``lr``), or a callable ``params -> torch.optim.Optimizer`` such as
+            ``functools.partial(torch.optim.RMSprop, lr=1e-3)`` (``lr`` is then not used).
+        params: the parameters to optimise.
+        lr: learning rate of ``"adam"`` and ``"sgd"``.
+
+    Returns:
+        a ``torch.optim.Optimizer`` over ``params``.
+
+    Raises:
+        InputError: unknown name, not a callable, ``"learned"`` while
+            ``metacompose.metaopt`` cannot be imported, or the callable returned no optimizer.
+    """
+    check_optimizer(optimizer)
+    params = list(params)
+    if isinstance(optimizer, str):
+        name = optimizer.lower()
+        if name == "adam":
+            return torch.optim.Adam(params, lr=lr)
+        if name == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=0.9)
+        return _learned_optimizer(params)
+    opt = optimizer(params)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise InputError(f"the optimizer callable returned {type(opt).__name__}, not a torch.optim.Optimizer")
+    return opt
+
+
+def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean absolute error (``"mae"``) or sMAPE as a fraction in [0, 2] (``"smape"``; the
+    forecast's magnitude in the denominator is not differentiated)."""
+    err = torch.abs(pred - target)
+    if kind == "smape":
+        return torch.mean(2.0 * err / (torch.abs(pred).detach() + torch.abs(target) + 1e-8))
+    return torch.mean(err)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, base_lr: list, factor: float) -> None:
+    """Set each parameter group's ``lr`` to ``factor`` times its base rate (groups without a float ``lr`` are left)."""
+    for g, lr0 in zip(optimizer.param_groups, base_lr):
+        if isinstance(lr0, float):
+            g["lr"] = lr0 * factor
+
+
+def train_network(
+    net: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    batch_size: int = 1024,
+    loss: str = "mae",
+    generator: torch.Generator | None = None,
+    lr_decay: bool = False,
+) -> list[float]:
+    """Train ``net`` to map scaled input windows to scaled targets (the training loop).
+
+    Each step draws a mini-batch uniformly with replacement (the whole set when it holds at
+    most ``batch_size`` windows), computes the loss, back-propagates and calls
+    ``optimizer.step()``.
+
+    Args:
+        net: maps ``(B, L)`` float32 to ``(B, h)`` float32.
+        X: scaled input windows ``(N, L)``, float32.
+        Y: scaled targets ``(N, h)``, float32.
+        optimizer: a ``torch.optim.Optimizer`` over ``net``'s parameters.
+        steps: number of optimizer steps (0 leaves ``net`` unchanged).
+        batch_size: windows per step.
+        loss: ``"mae"`` (mean absolute error of the scaled values) or ``"smape"`` (sMAPE
+            of the scaled values, as a fraction in [0, 2]).
+        generator: source of the batch indices (for reproducible runs).
+        lr_decay: multiply each parameter group's ``lr`` by ``(1 - step/steps)`` -- a linear
+            decay to 0 -- for groups that have an ``lr``; the rates are restored at the end.
+
+    Returns:
+        the training loss after each step, a list of ``steps`` floats.
+
+    Raises:
+        InputError: ``loss`` is unknown or ``X`` holds no window.
+    """
+    check_choice(loss, "loss", LOSSES)
+    n = X.shape[0]
+    if n == 0:
+        raise InputError("train_network needs at least one training window")
+    base_lr = [g.get("lr") for g in optimizer.param_groups]
+    history: list[float] = []
+    net.train()
+    for step in range(steps):
+        if lr_decay:
+            _set_lr(optimizer, base_lr, 1.0 - step / steps)
+        if n <= batch_size:
+            xb, yb = X, Y
+        else:
+            idx = torch.randint(n, (batch_size,), generator=generator)
+            xb, yb = X[idx], Y[idx]
+        value = _loss(net(xb), yb, loss)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        history.append(float(value.detach()))
+    if lr_decay:
+        _set_lr(optimizer, base_lr, 1.0)
+    net.eval()
+    return history
+
+
+def init_parameters(net: nn.Module, generator: torch.Generator) -> None:
+    """Re-draw every parameter of ``net`` from ``generator``, with torch's default bounds.
+
+    ``nn.Linear``: weight and bias uniform on ``+-1/sqrt(in_features)``; ``nn.LSTM``: every
+    weight and bias uniform on ``+-1/sqrt(hidden_size)``. Drawing from a local generator
+    keeps the result reproducible even when other threads use torch's global random state.
+
+    Args:
+        net: the network; its parameters are overwritten in place.
+        generator: source of the draws.
+
+    Raises:
+        InputError: ``net`` holds a parameter of another kind of layer.
+    """
+    seen = set()
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, nn.Linear):
+                bound = 1.0 / mod.in_features ** 0.5
+            elif isinstance(mod, nn.LSTM):
+                bound = 1.0 / mod.hidden_size ** 0.5
+            else:
+                continue
+            for p in mod.parameters(recurse=False):
+                p.copy_((torch.rand(p.shape, generator=generator) * 2.0 - 1.0) * bound)
+                seen.add(id(p))
+    if any(id(p) not in seen for p in net.parameters()):
+        raise InputError("init_parameters only knows nn.Linear and nn.LSTM layers")
