@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=200, help="meta-iterations (default: 200)")
     t.add_argument("--mode", choices=["correction", "pure"], default="correction")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", required=True, help="output weights (.npz); use with MLP(optimizer=LearnedOptimizer...)")
+    t.add_argument("--out", required=True, help="output path: writes <out>.json (header) and <out>.npz (weights); use with "
+                                                "MLP(optimizer=lambda p: LearnedOptimizer(p, weights=out))")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out, if any")
     return p
 

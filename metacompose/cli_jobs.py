@@ -17,6 +17,7 @@ from metacompose.agents.callbacks import ppo_progress_callback
 from metacompose.composer import Composer
 from metacompose.data import load_m3, read_table, validate_frame
 from metacompose.errors import InputError
+from metacompose.fileio import container_base, container_file
 from metacompose.metaopt import OptimizerNet, meta_train
 from metacompose.plots import write_composer_plots
 
@@ -121,7 +122,8 @@ def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon
         horizon: ``h`` (required with ``file``; default the subset's); season_length: ``m``
             (default the subset's, else 1).
         steps: meta-iterations; mode: ``"correction"`` or ``"pure"``; seed: the seed.
-        out: the weights file (``.npz``); resume: continue from the checkpoint beside ``out``.
+        out: the weights' container path (``<out>.json`` + ``<out>.npz``; a ``.npz``/``.json``
+            suffix is dropped); resume: continue from the checkpoint beside ``out``.
         echo: where report lines go.
 
     Returns:
@@ -143,5 +145,7 @@ def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon
     t0 = time.perf_counter()
     net = meta_train(series, horizon, season_length or 1, steps=steps, seed=seed, out_path=str(out), mode=mode,
                      resume=resume)
-    echo(f"meta-trained on {len(series)} series in {time.perf_counter() - t0:.1f} s; wrote {out}")
+    base = container_base(out)
+    echo(f"meta-trained on {len(series)} series in {time.perf_counter() - t0:.1f} s; wrote "
+         f"{container_file(base, '.json')} and {container_file(base, '.npz')}")
     return net
