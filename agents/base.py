@@ -95,6 +95,11 @@ class CompositionAgent(ABC):
         """The constructor arguments as stored (JSON values), except ``unsaved_params``."""
         return {n: getattr(self, n) for n in self._param_names() if n not in self.unsaved_params}
 
+    def clone(self) -> "CompositionAgent":
+        """A fresh, unfitted agent built through the constructor with this one's arguments
+        (``unsaved_params`` such as callbacks included, shared, not copied)."""
+        return type(self)(**{n: getattr(self, n) for n in self._param_names()})
+
     # --- learning and weighting ------------------------------------------------------------------
 
     def fit(self, cube: ForecastCube) -> "CompositionAgent":

@@ -128,6 +128,43 @@ def plan_backtest(
     return plan
 
 
+def final_origin_plan(series: Sequence[np.ndarray], models: Sequence[Forecaster], horizon: int, season_length: int,
+                      ids: Sequence, rows: Sequence[int], timeout: float | None = None,
+                      panel_timeout: float | None = None) -> BacktestPlan:
+    """A plan of one origin, the end of every series (``O = 1``), for :func:`metacompose.backtest.run_backtest`.
+
+    The per-series models run on the series ``rows`` only (chunks of consecutive rows, at most
+    :data:`CHUNK` each); the panel models are fitted on every series at its end, as at the
+    final origin of a full backtest (a panel model learns from all series), and their rows
+    outside ``rows`` are to be ignored. Nothing is cached. :meth:`metacompose.composer.Composer.update`
+    uses it for the new final origin.
+
+    Args:
+        series: ``S`` series, float64 ``(t_i,)``, each up to its end; models, horizon,
+            season_length, ids, timeout, panel_timeout: as :func:`plan_backtest`.
+        rows: indices of the series whose per-series forecasts are wanted (sorted, distinct).
+
+    Returns:
+        the plan (``n_origins = 0``; ``origins[:, 0]`` is each series' length).
+
+    Raises:
+        InputError: as :func:`plan_backtest`.
+    """
+    plan = plan_backtest(series, models, horizon, season_length, ids, 1, 1, None, timeout, panel_timeout)
+    plan.n_origins = 0
+    plan.origins = np.array([[len(y)] for y in plan.ys], dtype=np.int64).reshape(len(plan.ys), 1)
+    chunks, start = [], None
+    rows = [int(r) for r in rows]
+    for a, r in enumerate(rows):
+        if start is None:
+            start = r
+        if a + 1 == len(rows) or rows[a + 1] != r + 1 or r + 1 - start == CHUNK:
+            chunks.append(range(start, r + 1))
+            start = None
+    plan.chunks, plan.chunk_paths = chunks, [None] * len(chunks)
+    return plan
+
+
 def _checked_series(series: Sequence[np.ndarray], ids: Sequence | None) -> tuple[list, list]:
     """The series as float64 arrays and their ids as strings (default ``"0".."S-1"``).
 

@@ -92,3 +92,32 @@ def check_timeout(value: Any, name: str = "timeout") -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise InputError(f"{name} must be None or a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def check_levels(level: Any, name: str = "level") -> list[int | float]:
+    """Interval levels in percent: one number or a sequence, each in the open interval ``(0, 100)``.
+
+    Args:
+        level: e.g. ``95`` or ``[80, 95]`` (the coverage of a central interval, in percent).
+        name: the argument's name, for the message.
+
+    Returns:
+        the distinct levels in increasing order; a whole number becomes an ``int`` (so that
+        ``80.0`` names the columns ``-lo-80``, statsforecast's convention), others a ``float``.
+
+    Raises:
+        InputError: an empty sequence, or an entry that is not a finite number strictly
+            between 0 and 100 (e.g. ``0``, ``100``, ``-5``). Levels are percentages: ``0.95``
+            is accepted and means 0.95 percent, not 95.
+    """
+    values = [level] if not isinstance(level, (list, tuple, np.ndarray, range)) else list(np.ravel(level))
+    if not values:
+        raise InputError(f"{name} must be a number in (0, 100) or a list of them, got an empty list")
+    out = []
+    for v in values:
+        ok = not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+        if not ok or not math.isfinite(float(v)) or not 0.0 < float(v) < 100.0:
+            raise InputError(f"{name} must be a number in (0, 100) (a percentage, e.g. 80 or 95) "
+                             f"or a list of them, got {v!r}")
+        out.append(int(v) if float(v).is_integer() else float(v))
+    return sorted(set(out))

@@ -1,5 +1,5 @@
-"""Command line: ``metacompose run`` (the M3 main job), ``metacompose forecast FILE`` and
-``metacompose metaopt train`` (meta-train the learned optimizer).
+"""Command line: ``metacompose run`` (the M3 main job), ``metacompose forecast FILE``,
+``metacompose cross-validation FILE`` and ``metacompose metaopt train`` (meta-train the learned optimizer).
 
 A thin shell over :func:`metacompose.m3_job.run_m3` and :mod:`metacompose.cli_jobs`; errors a user can cause are printed as one
 line (``error: ...``) with exit status 2, never as a traceback. Progress bars (backtest,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from metacompose.cli_jobs import forecast_file, metaopt_train
+from metacompose.cli_jobs import cross_validate_file, forecast_file, metaopt_train
 from metacompose.data import M3_SUBSETS
 from metacompose.errors import MetacomposeError
 from metacompose.m3_job import run_m3
@@ -46,15 +46,23 @@ def _parser() -> argparse.ArgumentParser:
                    help="pool aliases (default: the saved agent's pool, else the built-in pool)")
     f.add_argument("--agent", default="ppo",
                    help="agent name (ppo, equal, median, best, inverse_error), a saved agent's path, "
-                        "or a saved composer's folder (default: ppo)")
+                        "or a saved composer's folder (default: ppo). A saved composer whose series the file "
+                        "only extends (the same series, the saved observations first, new ones after) is "
+                        "updated: base models refitted at the new end only, its agent untrained; otherwise "
+                        "a new composer is fitted with its agent")
     f.add_argument("--out", default="forecasts.csv", help="output CSV (default: forecasts.csv)")
     f.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots to DIR")
+    f.add_argument("--level", type=float, nargs="+", default=None, metavar="LEVEL",
+                   help="conformal prediction intervals at these levels in percent, e.g. --level 80 95 "
+                        "(columns composed-lo-80, composed-hi-80, ... and the same per model)")
     f.add_argument("--id-col", default="unique_id", help="series id column (default: unique_id)")
     f.add_argument("--time-col", default="ds", help="timestamp column (default: ds)")
     f.add_argument("--target-col", default="y", help="value column (default: y)")
     f.add_argument("--n-jobs", type=int, default=1)
     f.add_argument("--seed", type=int, default=0)
     _progress_flag(f)
+
+    _cross_validation_parser(sub)
 
     mo = sub.add_parser("metaopt", help="the learned optimizer of the neural forecasters")
     mo_sub = mo.add_subparsers(dest="metaopt_command", required=True)
@@ -73,6 +81,27 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _cross_validation_parser(sub) -> None:
+    """The ``cross-validation`` subcommand's arguments."""
+    c = sub.add_parser("cross-validation", help="refit the whole composer at the last cutoffs of a long file and "
+                                                "score its forecasts (sMAPE, MASE, MAPE, coverage per method)")
+    c.add_argument("file", help="long .csv or .parquet file: one row per observation")
+    c.add_argument("--horizon", "-H", type=int, required=True, help="steps to forecast after each cutoff")
+    c.add_argument("--windows", type=int, required=True, help="number of cutoffs (the last ones of each series)")
+    c.add_argument("--step", type=int, default=None, help="observations between cutoffs (default: the horizon)")
+    c.add_argument("--season-length", "-m", type=int, default=None, help="seasonal period (default: 1)")
+    c.add_argument("--models", nargs="+", default=None, help="pool aliases (default: the built-in pool)")
+    c.add_argument("--agent", default="ppo", help="agent name, or a saved agent used as trained (default: ppo)")
+    c.add_argument("--level", type=float, nargs="+", default=None, metavar="LEVEL",
+                   help="also score conformal intervals at these levels in percent (coverage)")
+    c.add_argument("--out", default=None, help="write the cross-validation frame to this CSV")
+    for col, default in (("--id-col", "unique_id"), ("--time-col", "ds"), ("--target-col", "y")):
+        c.add_argument(col, default=default, help=f"column name (default: {default})")
+    c.add_argument("--n-jobs", type=int, default=1)
+    c.add_argument("--seed", type=int, default=0)
+    _progress_flag(c)
+
+
 def _progress_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: only when stderr is a terminal)")
@@ -89,9 +118,13 @@ def main(argv: list[str] | None = None) -> int:
                    progress=args.progress, plots=args.plots)
         elif args.command == "forecast":
             forecast_file(args.file, args.horizon, args.season_length, agent=args.agent, models=args.models,
-                          out=args.out, n_jobs=args.n_jobs, seed=args.seed, plots=args.plots,
+                          out=args.out, n_jobs=args.n_jobs, seed=args.seed, plots=args.plots, level=args.level,
                           progress=args.progress, id_col=args.id_col, time_col=args.time_col,
                           target_col=args.target_col)
+        elif args.command == "cross-validation":
+            cross_validate_file(args.file, args.horizon, args.windows, args.step, args.season_length, agent=args.agent,
+                                models=args.models, level=args.level, out=args.out, n_jobs=args.n_jobs, seed=args.seed,
+                                progress=args.progress, columns=(args.id_col, args.time_col, args.target_col))
         elif args.command == "metaopt":
             metaopt_train(file=args.file, m3=args.m3, horizon=args.horizon, season_length=args.season_length,
                           steps=args.steps, mode=args.mode, seed=args.seed, out=args.out, resume=args.resume)

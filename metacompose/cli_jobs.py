@@ -14,12 +14,15 @@ import pandas as pd
 
 from metacompose.agents import AGENTS, load_agent
 from metacompose.agents.callbacks import ppo_progress_callback
+from metacompose.checks import check_levels
 from metacompose.composer import Composer
+from metacompose.cross_validation import cross_validation_scores
 from metacompose.data import load_m3, read_table, validate_frame
 from metacompose.errors import InputError
 from metacompose.fileio import container_base, container_file
 from metacompose.metaopt import OptimizerNet, meta_train
 from metacompose.plots import write_composer_plots
+from metacompose.update import extension_rows
 
 
 def resolve_agent(agent: str, models: Sequence[str] | None, season_length: int | None
@@ -59,9 +62,69 @@ def resolve_agent(agent: str, models: Sequence[str] | None, season_length: int |
     return saved, list(models or pool or []) or None, season_length or 1
 
 
+def new_composer(agent: str, horizon: int, season_length: int | None, models: Sequence[str] | None,
+                 n_jobs: int, seed: int, progress: bool | None, columns: Sequence[str]) -> Composer:
+    """An unfitted composer for the command line's ``--agent`` (see :func:`resolve_agent`; a saved agent
+    is used as trained), with a PPO progress bar unless ``progress`` is False.
+
+    Args:
+        agent, horizon, season_length, models, n_jobs, seed, progress: as :func:`forecast_file`;
+        columns: ``(id_col, time_col, target_col)``.
+
+    Raises:
+        InputError: as :func:`resolve_agent` and the :class:`Composer` constructor.
+    """
+    agent_obj, models, m = resolve_agent(agent, models, season_length)
+    trained = not isinstance(agent_obj, str)
+    kwargs = {}
+    if not trained and agent_obj.lower() == "ppo" and progress is not False:
+        kwargs["callback"] = ppo_progress_callback(disable=None if progress is None else False)
+    id_col, time_col, target_col = columns
+    return Composer(models=models, agent=agent_obj, horizon=horizon, season_length=m, n_jobs=n_jobs,
+                    random_state=seed, agent_kwargs=kwargs, progress=progress, id_col=id_col, time_col=time_col,
+                    target_col=target_col, train_agent=not trained)
+
+
+def cross_validate_file(path: str | Path, horizon: int, n_windows: int, step: int | None = None,
+                        season_length: int | None = None, agent: str = "ppo", models: Sequence[str] | None = None,
+                        level=None, out: str | Path | None = None, n_jobs: int = 1, seed: int = 0,
+                        progress: bool | None = None, columns: Sequence[str] = ("unique_id", "ds", "y"),
+                        echo: Callable[[str], None] = print) -> pd.DataFrame:
+    """Cross-validate the composer on a long CSV/Parquet file and print its scores per method.
+
+    Args:
+        path: the long file; horizon: ``h``; n_windows, step, level: as
+        :meth:`Composer.cross_validation`; season_length, agent, models, n_jobs, seed, progress:
+        as :func:`forecast_file`; out: CSV for the cross-validation frame (None: not written);
+        columns: ``(id_col, time_col, target_col)``; echo: where the table goes.
+
+    Returns:
+        the score table of :func:`metacompose.cross_validation.cross_validation_scores`
+        (sMAPE, MASE, MAPE and, with ``level``, coverage per method).
+
+    Raises:
+        InputError: a bad file, argument or level, or ``n_windows`` too large for the shortest series.
+        FileNotFoundError: the file does not exist.
+    """
+    level = None if level is None else check_levels(level)
+    df = read_table(path)
+    comp = new_composer(agent, horizon, season_length, models, n_jobs, seed, progress, columns)
+    cv = comp.cross_validation(df, n_windows, step, level)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        cv.to_csv(out, index=False)
+    table = cross_validation_scores(cv, df, comp.season_length, *columns)
+    n_series = cv[columns[0]].nunique()
+    echo(f"cross-validation: {n_series} series x {n_windows} cutoffs x h={horizon} (step {step or horizon}); "
+         "sMAPE and MAPE in percent, MASE scaled by each series' data up to its cutoff, coverage as a share"
+         + (f"; wrote {out}" if out is not None else ""))
+    echo(table.round(3).to_string())
+    return table
+
+
 def forecast_file(path: str | Path, horizon: int, season_length: int | None = None, agent: str = "ppo",
                   models: Sequence[str] | None = None, out: str | Path = "forecasts.csv", n_jobs: int = 1,
-                  seed: int = 0, plots: str | Path | None = None, progress: bool | None = None,
+                  seed: int = 0, plots: str | Path | None = None, progress: bool | None = None, level=None,
                   id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
                   echo: Callable[[str], None] = print) -> pd.DataFrame:
     """Forecast every series of a long CSV or Parquet file and write the forecasts with their weights.
@@ -71,12 +134,17 @@ def forecast_file(path: str | Path, horizon: int, season_length: int | None = No
         horizon: ``h``.
         season_length: ``m`` (None: a saved composer's, else 1).
         agent: agent name, or a saved agent / composer (see :func:`resolve_agent`); a saved
-            agent is used as trained.
+            agent is used as trained. A saved composer whose series the file only extends is
+            updated instead (:func:`update_saved`).
         models: pool aliases (None: the saved agent's pool, else the default pool).
-        out: output CSV: id, timestamp, one column per model, ``composed``, ``weight_<model>``.
+        out: output CSV: id, timestamp, one column per model, ``composed``, ``weight_<model>``
+            (and the interval columns with ``level``).
         n_jobs: backtest workers.
         seed: the agent's seed.
-        plots: folder for PNG plots (None: none).
+        plots: folder for PNG plots (None: none); with ``level``, the forecasts show the
+            composed intervals as fans.
+        level: None, or interval level(s) in percent, each in ``(0, 100)``: adds the conformal
+            interval columns (``composed-lo-80``, ..., see :meth:`Composer.predict`).
         progress: progress bars (None: only on a terminal).
         id_col, time_col, target_col: column names in the file.
         echo: where report lines go.
@@ -85,27 +153,72 @@ def forecast_file(path: str | Path, horizon: int, season_length: int | None = No
         the forecast frame written to ``out``.
 
     Raises:
-        InputError: unsupported file type or bad content (see ``docs/bad_input.md``).
+        InputError: unsupported file type or bad content (see ``docs/bad_input.md``), or a
+            level outside ``(0, 100)`` (checked before anything is fitted).
         FileNotFoundError: the file does not exist.
     """
+    level = None if level is None else check_levels(level)
     df = read_table(path)
-    agent_obj, models, m = resolve_agent(agent, models, season_length)
-    trained = not isinstance(agent_obj, str)
-    kwargs = {}
-    if not trained and agent_obj.lower() == "ppo" and progress is not False:
-        kwargs["callback"] = ppo_progress_callback(disable=None if progress is None else False)
-    comp = Composer(models=models, agent=agent_obj, horizon=horizon, season_length=m, n_jobs=n_jobs,
-                    random_state=seed, agent_kwargs=kwargs, progress=progress, id_col=id_col, time_col=time_col,
-                    target_col=target_col, train_agent=not trained).fit(df)
-    fc = comp.predict()
+    comp = update_saved(agent, df, horizon, season_length, models, (id_col, time_col, target_col), n_jobs, progress,
+                        echo)
+    if comp is None:  # no saved composer that the file only extends: fit a new one
+        comp = new_composer(agent, horizon, season_length, models, n_jobs, seed, progress,
+                            (id_col, time_col, target_col)).fit(df)
+        echo(comp.report_.summary())
+    fc = comp.predict(level=level)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     fc.to_csv(out, index=False)
-    echo(comp.report_.summary())
     echo(f"wrote {len(fc)} rows for {comp.cube_.shape[0]} series to {out}")
     if plots is not None:
-        written = write_composer_plots(comp, plots)
+        written = write_composer_plots(comp, plots, level=level)
         echo(f"wrote {len(written)} plots to {plots}")
     return fc
+
+
+def update_saved(agent: str, df: pd.DataFrame, horizon: int, season_length: int | None,
+                 models: Sequence[str] | None, columns: Sequence[str], n_jobs: int = 1, progress: bool | None = None,
+                 echo: Callable[[str], None] = print) -> Composer | None:
+    """A saved composer updated with the rows of ``df`` after its data, when ``df`` only extends it.
+
+    That is when ``agent`` is a folder written by ``Composer.save`` with the series' values,
+    ``horizon`` is its horizon, ``season_length`` and ``models`` are None or its own, and ``df``
+    holds exactly its series, each with the saved observations first
+    (:func:`metacompose.update.extension_rows`). Then :meth:`Composer.update` fits the base
+    models at the new end only and the saved agent weighs them, untrained; with no new rows
+    the saved forecast stands.
+
+    Args:
+        agent: the ``--agent`` value; df: the file's frame; horizon, season_length, models: as
+        :func:`forecast_file`; columns: ``(id_col, time_col, target_col)`` of ``df``; n_jobs,
+        progress: for the fits at the new origin; echo: where report lines go.
+
+    Returns:
+        the updated composer, or None (the caller fits a new composer, as before).
+
+    Raises:
+        InputError: ``df`` is not a valid long frame.
+        FileFormatError: the saved composer is corrupted or from a newer version.
+    """
+    path = Path(agent)
+    if not (path / "composer.json").exists():
+        return None
+    comp = Composer.load(path)
+    same_pool = models is None or [a.lower() for a in models] == [a.lower() for a in comp.models]
+    if comp.horizon != horizon or season_length not in (None, comp.season_length) or not same_pool:
+        return None
+    comp.id_col, comp.time_col, comp.target_col = columns
+    comp.n_jobs, comp.progress = n_jobs, progress
+    new = extension_rows(comp, df)
+    if new is None:
+        echo(f"{path}: the file does not only extend this saved composer's series; fitting a new composer with its agent")
+        return None
+    if len(new):
+        comp.update(new)
+        echo(f"updated the saved composer {path} with {len(new)} new observations (no training); "
+             + comp.update_report_.summary())
+    else:
+        echo(f"{path}: the file holds nothing after the saved composer's data; its forecast stands")
+    return comp
 
 
 def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon: int | None = None,

@@ -20,12 +20,15 @@ from metacompose.agents import CompositionAgent, get_agent, load_agent
 from metacompose.backtest import BacktestReport, backtest
 from metacompose.checks import check_horizon, check_int, check_optional_int, check_season_length, check_timeout
 from metacompose.combine import weighted_forecasts
+from metacompose.cross_validation import cross_validation
 from metacompose.cube import ForecastCube
 from metacompose.data import Panel, validate_frame
 from metacompose.errors import FileFormatError, InputError, NotFittedError, UnknownModelError
 from metacompose.fileio import read_header, save_container
+from metacompose.intervals import interval_columns
 from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
 from metacompose.pool_selection import PoolSelection, select_pool
+from metacompose.update import load_series, save_series, update_composer
 
 FORMAT, VERSION = "metacompose.composer", 1
 """``composer.json``'s format name and version. Version 1 files written before the constructor
@@ -111,6 +114,7 @@ class Composer:
         self.pool_selection_: PoolSelection | None = None
         self.cube_: ForecastCube | None = None
         self.report_: BacktestReport | None = None
+        self.update_report_: BacktestReport | None = None  # the fits at the new origin of the last update()
 
     @property
     def models(self) -> list[str]:
@@ -170,33 +174,51 @@ class Composer:
         return self
 
     def _finish(self) -> None:
-        """Weights ``(S, M)`` and composed forecast ``(S, H)`` at the final origin, from ``agent_`` and ``cube_``."""
+        """Weights ``(S, M)`` and composed forecast ``(S, H)`` at the final origin, and the composed
+        forecast at every origin ``composed_`` ``(S, O, H)`` (its backtest errors give the intervals),
+        from ``agent_`` and ``cube_``."""
         w = np.asarray(self.agent_.weights(self.cube_), dtype=np.float64)
         self.weights_ = w[:, -1]
         if type(self.agent_).combine is CompositionAgent.combine:  # the weights applied: no second weights() call
-            self.forecast_ = weighted_forecasts(w[:, -1:], self.cube_.forecasts[:, -1:])[:, 0]
+            self.composed_ = weighted_forecasts(w, self.cube_.forecasts)
         else:  # an agent with its own combination (e.g. the exact median)
-            self.forecast_ = np.asarray(self.agent_.combine(self.cube_)[:, -1], dtype=np.float64)
+            self.composed_ = np.asarray(self.agent_.combine(self.cube_), dtype=np.float64)
+        self.forecast_ = self.composed_[:, -1].copy()
 
-    def predict(self) -> pd.DataFrame:
-        """Forecasts for the ``h`` steps after each series' end.
+    def predict(self, level=None) -> pd.DataFrame:
+        """Forecasts for the ``h`` steps after each series' end, with conformal intervals if asked.
+
+        Args:
+            level: None (no intervals), or a level or list of levels in percent, each in
+                ``(0, 100)``, e.g. ``[80, 95]``: split-conformal intervals per horizon step from
+                the backtest errors in ``cube_``, pooled over series (:mod:`metacompose.intervals`
+                explains the method and its caveats), for the composed forecast and each model.
+                Only what is known at the final origin is used; a loaded composer gives the same.
 
         Returns:
             long frame with ``id_col``, ``time_col``, one column per model (its forecast,
             in the units of the series), ``composed`` (the agent's forecast) and one
             ``weight_<model>`` column per model (the weights used; they sum to 1 per series).
+            With ``level``, each forecast column ``<name>`` is followed by
+            ``<name>-lo-<level>`` (highest level first) and ``<name>-hi-<level>`` (lowest
+            first), statsforecast's names and order, e.g. ``composed-lo-95``; bounds are
+            ``-inf``/``inf`` where too few backtest errors exist for the level.
 
         Raises:
             NotFittedError: ``fit`` was not called.
+            InputError: a level that is not a number in ``(0, 100)``.
         """
         if self.cube_ is None:
             raise NotFittedError("call Composer.fit(df) before predict()")
         S, _, M, H = self.cube_.shape
+        bands = {} if level is None else interval_columns(self.cube_, self.composed_, level, COMPOSED)
         rows = {self.id_col: np.repeat(np.array(self.panel_.ids, dtype=object), H)}
         rows[self.time_col] = [d for i in range(S) for d in self.panel_.future_ds(i, H)]
         for j, alias in enumerate(self.cube_.models):
             rows[alias] = self.cube_.forecasts[:, -1, j].astype(np.float64).reshape(-1)
+            rows.update(bands.get(alias, {}))
         rows[COMPOSED] = self.forecast_.reshape(-1)
+        rows.update(bands.get(COMPOSED, {}))
         for j, alias in enumerate(self.cube_.models):
             rows[f"weight_{alias}"] = np.repeat(self.weights_[:, j], H)
         return pd.DataFrame(rows)
@@ -209,6 +231,27 @@ class Composer:
         out.insert(0, self.id_col, self.panel_.ids)
         return out
 
+    # -- cross-validation and updates (the work is in metacompose.cross_validation / metacompose.update) --
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments as given (the pool's instances, the agent as passed, live
+        ``agent_kwargs``): ``Composer(**comp.get_params())`` is an unfitted composer set up like this one."""
+        names = ("train_agent", "horizon", "season_length", "n_origins", "step", "n_jobs", "cache_dir", "random_state",
+                 "id_col", "time_col", "target_col", "progress", "timeout", "panel_timeout", "backend", "pool_selection")
+        return {"models": None if self._pool_param is None else list(self.pool), "agent": self.agent,
+                "agent_kwargs": dict(self.agent_kwargs), **{k: getattr(self, k) for k in names}}
+
+    def cross_validation(self, df: pd.DataFrame, n_windows: int, step: int | None = None, level=None) -> pd.DataFrame:
+        """The whole composer refitted at each of the last ``n_windows`` cutoffs on the data up to it only
+        (this one is not changed), in statsforecast's layout. Args, Returns, Raises: as
+        :func:`metacompose.cross_validation.cross_validation`; scores: ``cross_validation_scores`` there."""
+        return cross_validation(self, df, n_windows, step, level)
+
+    def update(self, new_df: pd.DataFrame) -> "Composer":
+        """Append new observations of fitted series and forecast from their new end: base models fitted at
+        that origin only, the agent untrained; unknown series, gaps, overlapping or older timestamps are
+        errors. Args, Returns, Raises: as :func:`metacompose.update.update_composer` (its module notes say how)."""
+        return update_composer(self, new_df)
+
     # -- persistence -------------------------------------------------------------------
     def _saved_params(self) -> dict[str, Any]:
         """The constructor arguments as JSON values (what :meth:`load` passes back to the constructor).
@@ -220,18 +263,14 @@ class Composer:
             agent, kwargs = self.agent, self.agent_kwargs
         else:
             agent, kwargs = self.agent_.name, self.agent_.get_params()
-        return {
-            "models": self._pool_param, "agent": agent, "train_agent": self.train_agent, "horizon": self.horizon,
-            "season_length": self.season_length, "n_origins": self.n_origins, "step": self.step,
-            "n_jobs": self.n_jobs, "cache_dir": None if self.cache_dir is None else str(self.cache_dir),
-            "random_state": self.random_state, "agent_kwargs": _json_values(kwargs), "id_col": self.id_col,
-            "time_col": self.time_col, "target_col": self.target_col, "timeout": self.timeout,
-            "panel_timeout": self.panel_timeout, "backend": self.backend, "pool_selection": self.pool_selection,
-        }
+        params = {k: v for k, v in self.get_params().items() if k != "progress"}
+        return {**params, "models": self._pool_param, "agent": agent, "agent_kwargs": _json_values(kwargs),
+                "cache_dir": None if self.cache_dir is None else str(self.cache_dir)}
 
     def save(self, path: str | Path) -> Path:
         """Save to a folder: ``composer.json`` (constructor parameters and the panel's ids and
-        timestamps), the cube (``cube.json``/``.npz``) and the agent (``agent.*``, its own safe format).
+        timestamps), the series' values (``series.*``, for :meth:`update`), the cube
+        (``cube.json``/``.npz``) and the agent (``agent.*``, its own safe format).
 
         Args:
             path: the folder (created if needed).
@@ -248,6 +287,7 @@ class Composer:
         path.mkdir(parents=True, exist_ok=True)
         self.cube_.save(path / "cube")
         self.agent_.save(path / "agent")
+        save_series(self.panel_, path / "series")
         freqs = [int(f) if isinstance(f, (int, np.integer)) else f.freqstr for f in self.panel_.freqs]
         last = [int(d) if isinstance(d, (int, np.integer)) else pd.Timestamp(d).isoformat() for d in self.panel_.last_ds]
         header = {
@@ -283,8 +323,8 @@ class Composer:
 
         The composer is built through the constructor from its saved parameters (files that
         predate them get the defaults for what they lack), then its fitted state (``cube_``,
-        ``agent_``, the panel's ids and timestamps, ``weights_``, ``forecast_``) is restored:
-        it predicts exactly as the saved one did, and ``fit`` works as on a new composer. Its
+        ``agent_``, the panel's ids, timestamps and values, ``weights_``, ``forecast_``) is restored:
+        it predicts exactly as the saved one did, ``fit`` and ``update`` work as before saving. Its
         pool is rebuilt from the aliases: custom models must be registered to fit again
         (a pool that cannot be rebuilt still loads and predicts).
 
@@ -308,19 +348,19 @@ class Composer:
             except UnknownModelError:  # custom models that are not registered: it predicts, fit says why not
                 comp = cls(**{**params, "models": None})
                 comp.pool, comp._pool_param = [], params["models"]
-            comp._restore(header, cube, agent)
+            comp._restore(header, cube, agent, load_series(path / "series", header["ids"]))
         except FileFormatError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise FileFormatError(f"{path / 'composer.json'} is incomplete or malformed: {type(exc).__name__}: {exc}") from None
         return comp
 
-    def _restore(self, header: dict, cube: ForecastCube, agent: CompositionAgent) -> None:
-        """Set the fitted state saved in ``header`` with its cube and agent."""
+    def _restore(self, header: dict, cube: ForecastCube, agent: CompositionAgent, values: list) -> None:
+        """Set the fitted state saved in ``header`` with its cube, agent and series' values (``[]``: none saved)."""
         self.cube_, self.agent_ = cube, agent
         freqs = [f if isinstance(f, int) else pd.tseries.frequencies.to_offset(f) for f in header["freqs"]]
         last = [d if isinstance(d, int) else pd.Timestamp(d) for d in header["last_ds"]]
-        self.panel_ = Panel(header["ids"], [], last, freqs)
+        self.panel_ = Panel(header["ids"], values, last, freqs)
         self._finish()
 
 

@@ -61,6 +61,24 @@ class Panel:
             return [self.last_ds[i] + self.freqs[i] * (k + 1) for k in range(h)]
         return list(pd.date_range(self.last_ds[i], periods=h + 1, freq=self.freqs[i])[1:])
 
+    def timestamps(self, i: int):
+        """The timestamps of series ``i``'s ``len(values[i])`` observations, oldest first (int64 or DatetimeIndex)."""
+        n = len(self.values[i])
+        if isinstance(self.freqs[i], (int, np.integer)):
+            return self.last_ds[i] - self.freqs[i] * np.arange(n - 1, -1, -1, dtype=np.int64)
+        return pd.date_range(end=self.last_ds[i], periods=n, freq=self.freqs[i])
+
+    def to_frame(self, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
+                 ends=None) -> pd.DataFrame:
+        """The series as a long frame; with ``ends`` (``S`` ints), series ``i`` only up to position
+        ``ends[i]`` (its first ``ends[i]`` observations)."""
+        parts = []
+        for i, sid in enumerate(self.ids):
+            e = len(self.values[i]) if ends is None else int(ends[i])
+            parts.append(pd.DataFrame({id_col: [sid] * e, time_col: self.timestamps(i)[:e],
+                                       target_col: self.values[i][:e]}))
+        return pd.concat(parts, ignore_index=True)
+
 
 def validate_frame(
     df: pd.DataFrame, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y", min_length: int = 1
@@ -87,13 +105,7 @@ def validate_frame(
             gaps or irregular timestamps (the message names the first one), missing ids.
         SeriesTooShortError: a series has fewer than ``min_length`` observations.
     """
-    _check_columns(df, {"id_col": id_col, "time_col": time_col, "target_col": target_col})
-    ids = df[id_col]
-    vals = _target(df[target_col], ids, target_col)
-    ds, kind = _timestamps(df[time_col], ids, time_col)
-    codes, uniques = pd.factorize(ids, sort=False, use_na_sentinel=True)
-    if (codes < 0).any():
-        raise InputError(f"column {id_col!r} holds {int((codes < 0).sum())} missing series id(s)")
+    codes, uniques, vals, ds, kind = frame_columns(df, id_col, time_col, target_col)
     key = ds.asi8 if kind == "datetime" else ds
     order = np.lexsort((key, codes))
     codes_s, key_s, vals_s = codes[order], key[order], vals[order]
@@ -112,6 +124,27 @@ def validate_frame(
             idx = ds_sorted[a:b]
             freqs[c], last_ds[c] = _datetime_step(uniques[c], idx, time_col), idx[-1]
     return Panel(list(uniques), values, last_ds, freqs)
+
+
+def frame_columns(df: pd.DataFrame, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y"):
+    """The checked columns of a long frame, before it is split into series (rows in frame order).
+
+    Returns:
+        ``(codes, uniques, values, timestamps, kind)``: int ``(n,)`` series codes into the ``uniques``
+        (series ids in first-appearance order), finite float64 values ``(n,)``, the timestamps (a
+        DatetimeIndex for ``kind == "datetime"``, an int64 array for ``kind == "int"``).
+
+    Raises:
+        InputError: as :func:`validate_frame`, for the columns, values, timestamps and ids.
+    """
+    _check_columns(df, {"id_col": id_col, "time_col": time_col, "target_col": target_col})
+    ids = df[id_col]
+    vals = _target(df[target_col], ids, target_col)
+    ds, kind = _timestamps(df[time_col], ids, time_col)
+    codes, uniques = pd.factorize(ids, sort=False, use_na_sentinel=True)
+    if (codes < 0).any():
+        raise InputError(f"column {id_col!r} holds {int((codes < 0).sum())} missing series id(s)")
+    return codes, uniques, vals, ds, kind
 
 
 def _check_columns(df: pd.DataFrame, names: dict[str, str]) -> None:

@@ -27,7 +27,16 @@ from metacompose.cube import ForecastCube
 
 def origin_scales(cube: ForecastCube, s: int, ks: np.ndarray) -> np.ndarray:
     """MASE scales ``(K,)`` known at the origins ``ks`` of series ``s`` (1.0 where not positive and finite)."""
-    sc = cube.origin_scales[s, ks].astype(np.float64)
+    return _usable_scales(cube.origin_scales[s, ks])
+
+
+def known_scales(cube: ForecastCube) -> np.ndarray:
+    """float64 ``(S, O)``: the MASE scale known at every origin (:func:`origin_scales` of all of them)."""
+    return _usable_scales(cube.origin_scales)
+
+
+def _usable_scales(sc: np.ndarray) -> np.ndarray:
+    sc = np.asarray(sc, dtype=np.float64)
     return np.where(np.isfinite(sc) & (sc > 0), sc, 1.0)
 
 

@@ -11,6 +11,8 @@
   replaced by 1.0 so the ratio stays finite; :func:`mase_scale` documents this. MASE is
   scale-free: multiplying the training part, the actuals and the forecasts by ``c > 0``
   leaves it unchanged (except for a constant training part, whose scale is the fixed 1.0).
+* MAPE (:func:`mape`, Hyndman & Koehler 2006): ``100 * |y - yhat| / |y|`` in percent; points
+  with ``y == 0`` are left out (undefined there).
 * OWA (M4): the mean of sMAPE and MASE, each relative to Naive2's.
 * The composition reward (:func:`reward_errors`, :func:`reward`): the equal-weight
   combination's horizon error minus the composed forecast's, in reward units (MASE as is,
@@ -19,6 +21,11 @@
 Every formula has one definition here: :func:`smape_points` (sMAPE), :func:`scaled_errors`
 (MASE), :func:`horizon_errors` (either, averaged over the horizon) and :func:`reward`; the
 cube, the environments, the agents, the pool selection and the benchmarks call them.
+* Prediction intervals (:func:`coverage`, :func:`interval_score`, :func:`msis`): the share of
+  actuals inside ``[lo, hi]``; the interval (Winkler) score of Winkler (1972) and Gneiting &
+  Raftery (2007); and MSIS, the M4 competition's interval score scaled like MASE
+  (Makridakis, Spiliotis & Assimakopoulos 2020). :func:`interval_score_points` is the one
+  interval-score formula.
 * Comparing two forecasts' errors over the same series: :func:`improvement_p_value`, a
   one-sided paired t-test (a cross-sectional Diebold-Mariano comparison, Diebold & Mariano
   1995), used by the guards that keep equal weights or a whole pool without evidence.
@@ -34,6 +41,7 @@ import warnings
 import numpy as np
 from scipy.stats import ttest_rel
 
+from metacompose.checks import check_levels
 from metacompose.errors import InputError
 
 
@@ -136,10 +144,14 @@ def mase(y: np.ndarray, yhat: np.ndarray, scale, axis=None) -> np.ndarray | floa
     Raises:
         InputError: shapes that do not broadcast, or a scale that is not positive and finite.
     """
+    return _nanmean(scaled_errors(y, yhat, _check_scale(scale)), axis)
+
+
+def _check_scale(scale) -> np.ndarray:
     scale = np.asarray(scale, dtype=np.float64)
     if np.any(~np.isfinite(scale)) or np.any(scale <= 0):
         raise InputError("the MASE scale must be positive and finite; use metacompose.metrics.mase_scale")
-    return _nanmean(scaled_errors(y, yhat, scale), axis)
+    return scale
 
 
 def scaled_errors(y: np.ndarray, yhat: np.ndarray, scale) -> np.ndarray:
@@ -157,6 +169,27 @@ def scaled_errors(y: np.ndarray, yhat: np.ndarray, scale) -> np.ndarray:
     """
     y, yhat = _pair(y, yhat)
     return np.abs(y - yhat) / scale
+
+
+def mape(y: np.ndarray, yhat: np.ndarray, axis=None) -> np.ndarray | float:
+    """MAPE in percent: mean of ``100 * |y - yhat| / |y|`` over ``axis`` (all by default).
+
+    The mean absolute percentage error (Hyndman & Koehler 2006, "Another look at measures of
+    forecast accuracy", IJF 22(4), section 3.2), undefined where ``y == 0``: such points are left
+    out of the mean, as NaN actuals are (as utilsforecast's ``mape`` does).
+
+    Args:
+        y: actuals, any shape (NaN: unknown); yhat: forecasts, broadcastable; axis: axes to average over.
+
+    Returns:
+        a float (``axis=None``) or an array, ``>= 0``; NaN where no non-zero actual is known.
+
+    Raises:
+        InputError: the shapes do not broadcast.
+    """
+    y, yhat = _pair(y, yhat)
+    points = np.where(y != 0, 100.0 * np.abs(y - yhat) / np.abs(np.where(y != 0, y, 1.0)), np.nan)
+    return _nanmean(points, axis)
 
 
 ERROR_METRICS = ("mase", "smape")
@@ -263,3 +296,105 @@ def improvement_p_value(reference: np.ndarray, candidate: np.ndarray) -> float:
     if np.ptp(gain) > 0:
         return float(ttest_rel(ref[known], cand[known], alternative="greater").pvalue)
     return 0.0 if gain[0] > 0 else 1.0
+
+
+def _bounds(y, lo, hi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _pair(y, lo) + (_pair(y, hi)[1],)
+
+
+def _level(level) -> float:
+    """One interval level in percent, checked (a number in ``(0, 100)``)."""
+    if isinstance(level, (list, tuple, np.ndarray)) and np.size(level) != 1:
+        raise InputError(f"level must be one number in (0, 100), got {level!r}")
+    return float(check_levels(level)[0])
+
+
+def coverage(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis=None) -> np.ndarray | float:
+    """Share of the known actuals inside their interval ``lo <= y <= hi`` (bounds included).
+
+    The empirical coverage of a prediction interval: a well-calibrated ``level``% interval
+    covers about ``level / 100`` of the points (e.g. Gneiting & Raftery 2007, section 6.2).
+
+    Args:
+        y: actuals, any shape, e.g. ``(S, H)``; NaN marks unknown values and is left out.
+        lo, hi: lower and upper bounds, broadcastable against ``y``, in the units of ``y``
+            (``lo <= hi`` is expected, not checked; infinite bounds are allowed).
+        axis: axes to average over (None = all).
+
+    Returns:
+        a float in ``[0, 1]`` (``axis=None``) or an array; NaN where no actual is known.
+
+    Raises:
+        InputError: shapes that do not broadcast.
+    """
+    y, lo, hi = _bounds(y, lo, hi)
+    inside = np.where(np.isnan(y), np.nan, ((y >= lo) & (y <= hi)).astype(np.float64))
+    return _nanmean(inside, axis)
+
+
+def interval_score_points(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level) -> np.ndarray:
+    """Pointwise interval score of a central ``level``% interval: the one interval-score formula.
+
+    ``(hi - lo) + (2 / a) (lo - y) 1{y < lo} + (2 / a) (y - hi) 1{y > hi}`` with
+    ``a = 1 - level / 100``: the width plus a penalty for each miss, proportional to its
+    distance (Winkler 1972, "A decision-theoretic approach to interval estimation", JASA
+    67(337); Gneiting & Raftery 2007, "Strictly proper scoring rules, prediction, and
+    estimation", JASA 102(477), eq. 43). Lower is better; it is a proper score for the
+    ``a / 2`` and ``1 - a / 2`` quantiles.
+
+    Args:
+        y: actuals, any shape; NaN marks unknown values.
+        lo, hi: bounds broadcastable against ``y``, in the units of ``y``.
+        level: the interval's nominal coverage in percent, in ``(0, 100)``.
+
+    Returns:
+        float64 array of the broadcast shape, in the units of ``y``; NaN where ``y`` is NaN;
+        ``inf`` where a bound is infinite.
+
+    Raises:
+        InputError: shapes that do not broadcast, or ``level`` not one number in ``(0, 100)``.
+    """
+    y, lo, hi = _bounds(y, lo, hi)
+    a = 1.0 - _level(level) / 100.0
+    with np.errstate(invalid="ignore"):
+        score = (hi - lo) + (2.0 / a) * np.maximum(lo - y, 0.0) + (2.0 / a) * np.maximum(y - hi, 0.0)
+    return np.where(np.isnan(y), np.nan, score)
+
+
+def interval_score(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level, axis=None) -> np.ndarray | float:
+    """Mean interval (Winkler) score over ``axis`` (all by default), NaN in ``y`` ignored.
+
+    Args, Raises: as :func:`interval_score_points` (``axis``: axes to average over).
+
+    Returns:
+        a float (``axis=None``) or an array, in the units of ``y``; NaN where no actual is known.
+    """
+    return _nanmean(interval_score_points(y, lo, hi, level), axis)
+
+
+def msis(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level, scale, axis=None) -> np.ndarray | float:
+    """MSIS, the mean scaled interval score of the M4 competition.
+
+    Per series, ``1/h * sum_t IS_t / scale`` with ``IS_t`` the :func:`interval_score_points`
+    of step ``t`` and ``scale`` the in-sample mean absolute seasonal-naive error with lag
+    ``m`` (MASE's, :func:`mase_scale`); the M4 competition scores the 95% interval
+    (``a = 0.05``) and averages over series (Makridakis, Spiliotis & Assimakopoulos 2020,
+    "The M4 Competition: 100,000 time series and 61 forecasting methods", IJF 36(1), 54-74,
+    section 3.2). Averaging over every known point of ``(S, H)`` arrays with one horizon is
+    the same mean.
+
+    Args:
+        y: actuals, e.g. ``(S, H)``; NaN marks unknown values and is left out.
+        lo, hi: bounds broadcastable against ``y``, in the units of ``y``.
+        level: nominal coverage in percent, in ``(0, 100)`` (95 in M4).
+        scale: MASE scale broadcastable against ``y``, e.g. ``(S, 1)``; positive and finite.
+        axis: axes to average over (None = all).
+
+    Returns:
+        a float (``axis=None``) or an array, scale-free, ``>= 0``; NaN where no actual is known.
+
+    Raises:
+        InputError: shapes that do not broadcast, a bad ``level``, or a scale that is not
+            positive and finite.
+    """
+    return _nanmean(interval_score_points(y, lo, hi, level) / _check_scale(scale), axis)

@@ -53,11 +53,14 @@ def plot_forecast(
     ds_future: Sequence | None = None,
     title: str | None = None,
     history: int | None = None,
+    intervals: Mapping[float, tuple[Sequence[float], Sequence[float]]] | None = None,
 ):
-    """One series: its recent history, each base model's forecast and the composed forecast.
+    """One series: its recent history, each base model's forecast, the composed forecast and its fans.
 
     The axes hold, in this order, one line for the history (if ``y`` is given), one dashed
-    line per base model, and one thick line for the composed forecast (if given).
+    line per base model, and one thick line for the composed forecast (if given); each
+    interval of ``intervals`` is a shaded band (a fan: the widest level palest) in
+    ``ax.collections``, one per level, widest first.
 
     Args:
         y: observed values ``(t,)``, oldest first (None: no history line).
@@ -67,16 +70,19 @@ def plot_forecast(
         ds_future: ``H`` timestamps of the forecasts (default positions ``t..t+H-1``).
         title: axes title.
         history: show only the last ``history`` observations (default: ``max(4 H, 24)``).
+        intervals: level in percent -> ``(lo, hi)``, each ``(H,)`` (e.g. the composed
+            forecast's conformal intervals); non-finite bounds are left out of the band.
 
     Returns:
         the figure (one axes).
 
     Raises:
-        InputError: no forecast given, or forecasts of different lengths.
+        InputError: no forecast given, or forecasts or bounds of different lengths.
     """
     if not forecasts and composed is None:
         raise InputError("plot_forecast needs at least one forecast")
     lengths = {len(v) for v in forecasts.values()} | ({len(composed)} if composed is not None else set())
+    lengths |= {len(b) for pair in (intervals or {}).values() for b in pair}
     if len(lengths) != 1:
         raise InputError(f"forecasts must all have the same horizon, got lengths {sorted(lengths)}")
     H = lengths.pop()
@@ -92,6 +98,7 @@ def plot_forecast(
     colors = _colors(len(forecasts))
     for (alias, f), c in zip(forecasts.items(), colors):
         ax.plot(xs_fut, np.asarray(f, dtype=np.float64), linestyle="--", linewidth=1.0, color=c, label=alias)
+    _draw_fans(ax, xs_fut, intervals or {})
     if composed is not None:
         ax.plot(xs_fut, np.asarray(composed, dtype=np.float64), color="crimson", linewidth=2.5, label="composed")
     ax.set_title(title or "forecast")
@@ -99,6 +106,29 @@ def plot_forecast(
     ax.set_ylabel("value")
     ax.legend(fontsize="small", ncols=2)
     return fig
+
+
+def interval_bands(frame: pd.DataFrame, name: str = "composed") -> dict:
+    """The intervals of forecast ``name`` in a forecast frame: ``{level: (lo, hi)}`` from its
+    ``<name>-lo-<level>`` / ``<name>-hi-<level>`` columns (statsforecast's names); empty without them."""
+    out = {}
+    for col in frame.columns:
+        m = re.fullmatch(re.escape(name) + r"-lo-(.+)", str(col))
+        if m and f"{name}-hi-{m.group(1)}" in frame.columns:
+            out[float(m.group(1))] = (frame[col].to_numpy(dtype=np.float64),
+                                      frame[f"{name}-hi-{m.group(1)}"].to_numpy(dtype=np.float64))
+    return out
+
+
+def _draw_fans(ax, xs, intervals: Mapping) -> None:
+    """Shade each ``level -> (lo, hi)`` band around the composed forecast, widest (palest) first."""
+    levels = sorted(intervals, reverse=True)
+    for i, level in enumerate(levels):
+        lo, hi = (np.asarray(b, dtype=np.float64) for b in intervals[level])
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        alpha = 0.18 + 0.22 * i / max(1, len(levels) - 1)
+        ax.fill_between(xs, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), where=ok, color="crimson",
+                        alpha=alpha, linewidth=0, label=f"composed {level:g}% interval")
 
 
 def plot_weights_by_series(weights: np.ndarray, series_ids: Sequence, models: Sequence[str], title: str | None = None):
@@ -187,7 +217,8 @@ def safe_name(text: str, limit: int = 40) -> str:
     return out[:limit] or "series"
 
 
-def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix: str = "") -> list[Path]:
+def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix: str = "",
+                         level=None) -> list[Path]:
     """Write the standard plots of a fitted composer as PNG files.
 
     Files (in ``out_dir``): ``<prefix>forecast_<k>_<id>.png`` for the first ``max_series``
@@ -200,18 +231,21 @@ def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix:
         out_dir: destination folder (created).
         max_series: how many series get a forecast plot (>= 0).
         prefix: prepended to every file name (e.g. ``"monthly_"``).
+        level: None, or interval level(s) in percent (see ``Composer.predict``): the forecast
+            plots then draw the composed intervals as fans.
 
     Returns:
         the paths written, in the order above.
 
     Raises:
         NotFittedError: the composer is not fitted.
+        InputError: a level outside ``(0, 100)``.
     """
     if getattr(comp, "cube_", None) is None:
         raise NotFittedError("fit the composer before plotting it")
     out = Path(out_dir)
     cube, panel = comp.cube_, comp.panel_
-    fc = comp.predict()
+    fc = comp.predict(level=level)
     S, _, M, H = cube.shape
     paths = []
     for i in range(min(max_series, S)):
@@ -225,7 +259,7 @@ def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix:
             hist_ds = pd.date_range(end=panel.last_ds[i], periods=len(y), freq=panel.freqs[i])
         fig = plot_forecast(y, base, fc["composed"].to_numpy()[rows], ds_history=hist_ds,
                             ds_future=fc[comp.time_col].to_numpy()[rows] if hist_ds is not None else None,
-                            title=f"series {panel.ids[i]}")
+                            title=f"series {panel.ids[i]}", intervals=interval_bands(fc.iloc[rows]))
         paths.append(save_figure(fig, out / f"{prefix}forecast_{i}_{safe_name(panel.ids[i])}.png"))
     paths.append(save_figure(plot_weights_by_series(comp.weights_, list(panel.ids), cube.models),
                              out / f"{prefix}weights_by_series.png"))
