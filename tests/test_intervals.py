@@ -12,7 +12,7 @@ from metacompose.cli import main
 from metacompose.errors import InputError
 from metacompose import evaluate
 from metacompose.intervals import (composed_intervals, conformal_bounds, conformal_quantiles, feature_groups,
-                                   model_intervals, scaled_backtest_errors, validation_coverage)
+                                   model_intervals, pool_spread, scaled_backtest_errors, validation_coverage)
 from metacompose.metrics import coverage, interval_score, interval_score_points, msis
 from metacompose.synthetic import make_synthetic_cube
 
@@ -103,6 +103,19 @@ def test_scores_are_scaled_backtest_errors_only():
     np.testing.assert_allclose(e[s, k, 1], expect, rtol=1e-6)
 
 
+def test_pool_spread_by_hand():
+    cube = make_synthetic_cube(n_series=3, n_models=3, n_origins=3, horizon=2, short_fraction=0.0, seed=0)
+    f = np.zeros(cube.forecasts.shape, dtype=np.float32)
+    f[:, :, 0], f[:, :, 1], f[:, :, 2] = 1.0, 3.0, np.nan   # model 2 failed with NaN: left out
+    cube = replace(cube, forecasts=f)
+    scale = cube.origin_scales.astype(float)[:, :, None]
+    composed = np.full((3, 3, 2), 2.0)
+    np.testing.assert_allclose(pool_spread(cube, composed), np.broadcast_to(1.0 / scale, (3, 3, 2)))  # (1 + 1) / 2
+    per_model = pool_spread(cube, f)                                                      # (S, O, M, H)
+    np.testing.assert_allclose(per_model[:, :, 0], np.broadcast_to(1.0 / scale, (3, 3, 2)))          # (0 + 2) / 2
+    np.testing.assert_allclose(per_model[:, :, 2], 0.0)                                  # NaN forecast: no distance
+
+
 def test_intervals_use_only_what_is_known_at_the_final_origin():
     cube = make_synthetic_cube(n_series=40, seed=2)
     before = model_intervals(cube, [80, 95])
@@ -132,9 +145,13 @@ def test_intervals_are_centred_widen_with_level_and_nest():
     assert np.all(lo95 <= lo80) and np.all(lo80 <= lo50) and np.all(hi50 <= hi80) and np.all(hi80 <= hi95)
     assert np.mean(hi95 - lo95) > np.mean(hi80 - lo80) > np.mean(hi50 - lo50)
     scale = cube.origin_scales[:, -1].astype(float)[:, None]
-    # half-widths in the final origin's MASE units are the same for every series (pooled)
-    half = (hi80 - centre) / scale
+    # half-widths over the final origin's scale x (1 + the pool's spread) are the same for every series
+    spread = pool_spread(cube, composed)[:, -1]
+    half = (hi80 - centre) / (scale * (1 + spread))
     np.testing.assert_allclose(half, np.broadcast_to(half[:1], half.shape), rtol=1e-5)
+    lo, hi = composed_intervals(cube, composed, 80, normalise=False)[80]
+    plain = (hi - centre) / scale                            # unnormalised: in MASE units alone
+    np.testing.assert_allclose(plain, np.broadcast_to(plain[:1], plain.shape), rtol=1e-5)
     with pytest.raises(InputError, match="shape"):
         composed_intervals(cube, composed[:, 0], 80)
     with pytest.raises(InputError, match="shape"):
