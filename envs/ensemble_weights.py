@@ -13,7 +13,7 @@ from metacompose.combine import action_to_weights, equal_weights, weighted_sum
 from metacompose.cube import ForecastCube
 from metacompose.envs.observation import DEFAULT_HISTORY, observation_space_size, observation_table
 from metacompose.errors import InputError
-from metacompose.history import steppable_origins
+from metacompose.history import origin_scales, steppable_origins
 from metacompose.metrics import check_metric, reward, reward_errors
 
 class EnsembleWeightsEnv(gym.Env):
@@ -208,8 +208,7 @@ class EnsembleWeightsEnv(gym.Env):
         w = action_to_weights(np.asarray(action).reshape(M), self.temperature)
         f = cube.forecasts[s, k].astype(np.float64)                   # (M, H)
         y = cube.actuals[s, k]
-        sc = float(cube.origin_scales[s, k])
-        sc = sc if np.isfinite(sc) and sc > 0 else 1.0
+        sc = float(origin_scales(cube, s, np.array([k]))[0])
         per_model = reward_errors(y, f, sc, self.reward_metric)
         e_comp = float(reward_errors(y, weighted_sum(w, f), sc, self.reward_metric))
         e_eq = float(reward_errors(y, weighted_sum(equal_weights((M,)), f), sc, self.reward_metric))

@@ -37,6 +37,7 @@ from metacompose.cube import ForecastCube
 from metacompose.envs.ensemble_weights import EnsembleWeightsEnv
 from metacompose.envs.observation import DEFAULT_HISTORY
 from metacompose.errors import InputError
+from metacompose.history import known_scales
 from metacompose.metrics import reward, reward_errors
 
 
@@ -93,8 +94,7 @@ class CubeVecEnv(VecEnv):
         self._steps = np.where(np.arange(O)[None, :] < self._n_steps[:, None], order, 0)   # (S, O)
         self._f = cube.forecasts.astype(np.float64)                       # (S, O, M, H)
         self._y = np.where(train[..., None], cube.actuals, 0.0).astype(np.float64)  # (S, O, H)
-        sc = cube.origin_scales.astype(np.float64)
-        self._sc = np.where(np.isfinite(sc) & (sc > 0), sc, 1.0)          # (S, O)
+        self._sc = known_scales(cube)                                     # (S, O)
         self._model_err = np.zeros((S, O, M))                             # (S, O, M) per-model errors
         self._eq_err = np.zeros((S, O))                                   # (S, O) equal-weight error
         s_idx, k_idx = np.nonzero(train)
