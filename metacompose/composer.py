@@ -9,30 +9,26 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from metacompose.agents import CompositionAgent, get_agent, load_agent
+from metacompose.agents import CompositionAgent, get_agent
 from metacompose.backtest import BacktestReport, backtest
 from metacompose.checks import check_horizon, check_int, check_optional_int, check_season_length, check_timeout
 from metacompose.combine import weighted_forecasts
 from metacompose.cross_validation import cross_validation
 from metacompose.cube import ForecastCube
-from metacompose.data import Panel, validate_frame
-from metacompose.errors import FileFormatError, InputError, NotFittedError, UnknownModelError
-from metacompose.fileio import read_header, save_container
+from metacompose.composer_io import load_composer, read_composer_header, save_composer
+from metacompose.data import validate_frame
+from metacompose.errors import InputError, NotFittedError
 from metacompose.intervals import interval_columns
 from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
 from metacompose.pool_selection import PoolSelection, select_pool
-from metacompose.update import load_series, save_series, update_composer
+from metacompose.update import update_composer
 
-FORMAT, VERSION = "metacompose.composer", 1
-"""``composer.json``'s format name and version. Version 1 files written before the constructor
-parameters were saved (no ``"params"`` key) still load, with defaults for what they lack."""
 COMPOSED = "composed"
 
 
@@ -252,147 +248,20 @@ class Composer:
         errors. Args, Returns, Raises: as :func:`metacompose.update.update_composer` (its module notes say how)."""
         return update_composer(self, new_df)
 
-    # -- persistence -------------------------------------------------------------------
-    def _saved_params(self) -> dict[str, Any]:
-        """The constructor arguments as JSON values (what :meth:`load` passes back to the constructor).
-
-        An agent instance is saved by its name and parameters; ``agent_kwargs`` keep their JSON
-        values only (a callback, say, is left out); ``progress`` is not saved.
-        """
-        if isinstance(self.agent, str):
-            agent, kwargs = self.agent, self.agent_kwargs
-        else:
-            agent, kwargs = self.agent_.name, self.agent_.get_params()
-        params = {k: v for k, v in self.get_params().items() if k != "progress"}
-        return {**params, "models": self._pool_param, "agent": agent, "agent_kwargs": _json_values(kwargs),
-                "cache_dir": None if self.cache_dir is None else str(self.cache_dir)}
-
+    # -- persistence (the work is in metacompose.composer_io) ---------------------------------
     def save(self, path: str | Path) -> Path:
-        """Save to a folder: ``composer.json`` (constructor parameters and the panel's ids and
-        timestamps), the series' values (``series.*``, for :meth:`update`), the cube
-        (``cube.json``/``.npz``) and the agent (``agent.*``, its own safe format).
-
-        Args:
-            path: the folder (created if needed).
-
-        Returns:
-            the folder's path.
-
-        Raises:
-            NotFittedError: ``fit`` was not called.
-        """
-        if self.cube_ is None:
-            raise NotFittedError("call Composer.fit(df) before save()")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.cube_.save(path / "cube")
-        self.agent_.save(path / "agent")
-        save_series(self.panel_, path / "series")
-        freqs = [int(f) if isinstance(f, (int, np.integer)) else f.freqstr for f in self.panel_.freqs]
-        last = [int(d) if isinstance(d, (int, np.integer)) else pd.Timestamp(d).isoformat() for d in self.panel_.last_ds]
-        header = {
-            "horizon": self.horizon, "season_length": self.season_length, "models": self.models,
-            "agent": type(self.agent_).__name__, "random_state": self.random_state,
-            "columns": [self.id_col, self.time_col, self.target_col], "freqs": freqs, "last_ds": last,
-            "ids": [str(i) for i in self.panel_.ids], "params": self._saved_params(),
-        }
-        save_container(path / "composer", FORMAT, VERSION, header=header)  # last: only a complete folder has one
-        return path
+        """Save to a folder (constructor parameters, panel, cube, agent; no pickle). Args, Returns,
+        Raises: as :func:`metacompose.composer_io.save_composer`."""
+        return save_composer(self, path)
 
     @staticmethod
     def read_header(path: str | Path) -> dict[str, Any]:
-        """The checked ``composer.json`` header of a folder written by :meth:`save`.
-
-        Args:
-            path: the composer's folder.
-
-        Returns:
-            the header: ``horizon``, ``season_length``, ``models`` (the pool, in cube order),
-            ``agent`` (its class name), ``random_state``, ``columns``, ``freqs``, ``last_ds``,
-            ``ids`` and, in files written since the constructor parameters are saved, ``params``.
-
-        Raises:
-            FileNotFoundError: no ``composer.json`` in ``path``.
-            FileFormatError: not a composer header, not JSON, or from a newer version.
-        """
-        return read_header(Path(path) / "composer.json", FORMAT, VERSION, "composer")
+        """The checked ``composer.json`` header of a saved folder. Args, Returns, Raises: as
+        :func:`metacompose.composer_io.read_composer_header`."""
+        return read_composer_header(path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Composer":
-        """Load a composer saved by :meth:`save`; nothing is unpickled.
-
-        The composer is built through the constructor from its saved parameters (files that
-        predate them get the defaults for what they lack), then its fitted state (``cube_``,
-        ``agent_``, the panel's ids, timestamps and values, ``weights_``, ``forecast_``) is restored:
-        it predicts exactly as the saved one did, ``fit`` and ``update`` work as before saving. Its
-        pool is rebuilt from the aliases: custom models must be registered to fit again
-        (a pool that cannot be rebuilt still loads and predicts).
-
-        Args:
-            path: the composer's folder.
-
-        Returns:
-            the composer, fitted.
-
-        Raises:
-            FileNotFoundError: the folder or a file is missing.
-            FileFormatError: not a composer folder, corrupted, or from a newer version.
-        """
-        path = Path(path)
-        header = cls.read_header(path)
-        try:
-            cube, agent = ForecastCube.load(path / "cube"), load_agent(path / "agent")
-            params = _constructor_params(header, agent)
-            try:
-                comp = cls(**params)
-            except UnknownModelError:  # custom models that are not registered: it predicts, fit says why not
-                comp = cls(**{**params, "models": None})
-                comp.pool, comp._pool_param = [], params["models"]
-            comp._restore(header, cube, agent, load_series(path / "series", header["ids"]))
-        except FileFormatError:
-            raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FileFormatError(f"{path / 'composer.json'} is incomplete or malformed: {type(exc).__name__}: {exc}") from None
-        return comp
-
-    def _restore(self, header: dict, cube: ForecastCube, agent: CompositionAgent, values: list) -> None:
-        """Set the fitted state saved in ``header`` with its cube, agent and series' values (``[]``: none saved)."""
-        self.cube_, self.agent_ = cube, agent
-        freqs = [f if isinstance(f, int) else pd.tseries.frequencies.to_offset(f) for f in header["freqs"]]
-        last = [d if isinstance(d, int) else pd.Timestamp(d) for d in header["last_ds"]]
-        self.panel_ = Panel(header["ids"], values, last, freqs)
-        self._finish()
-
-
-def _json_values(values: dict) -> dict:
-    """The items of ``values`` that are JSON values (others, e.g. callbacks, are left out)."""
-    out = {}
-    for k, v in values.items():
-        try:
-            json.dumps(v)
-        except (TypeError, ValueError):
-            continue
-        out[k] = v
-    return out
-
-
-def _constructor_params(header: dict, agent: CompositionAgent) -> dict[str, Any]:
-    """The constructor arguments of a saved composer; for a version-1 header without them, those it recorded.
-
-    A composer saved with ``train_agent=False`` gets the loaded ``agent`` back as its agent.
-
-    Raises:
-        KeyError, TypeError: the header lacks or garbles what it needs.
-    """
-    params = header.get("params")
-    if params is None:  # written before the parameters were saved: what the header has, defaults for the rest
-        id_col, time_col, target_col = header["columns"]
-        params = {"models": header["models"], "agent": agent.name, "horizon": header["horizon"],
-                  "season_length": header["season_length"], "random_state": header["random_state"],
-                  "id_col": id_col, "time_col": time_col, "target_col": target_col, "pool_selection": False}
-    if not isinstance(params, dict):
-        raise TypeError("'params' must be a JSON object")
-    params = dict(params)
-    if not params.get("train_agent", True):
-        params["agent"] = agent
-    return params
+        """Load a composer saved by :meth:`save` through the constructor; nothing is unpickled. Args,
+        Returns, Raises: as :func:`metacompose.composer_io.load_composer`."""
+        return load_composer(cls, path)

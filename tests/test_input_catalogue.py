@@ -1,9 +1,11 @@
 """Every row of docs/bad_input.md: bad or awkward input gets a clear error or a documented handling.
 
-Cheap models (Naive, SeasonalNaive) and the equal-weight agent keep this fast. The last
-test checks that the catalogue and this file name the same tests.
+Cheap models (Naive, SeasonalNaive) and the equal-weight agent keep this fast. The rows' tests
+live in this file and in the other ``tests/test_input_*.py`` files (one per category); the last
+test checks that the catalogue and those files name the same tests.
 """
 
+import ast
 import json
 import re
 import warnings
@@ -450,10 +452,21 @@ def test_file_with_other_column_names(tmp_path):
 
 
 # --- the catalogue itself ------------------------------------------------------------------------
+def _catalogue_tests() -> set[str]:
+    """Names of the module-level tests in every ``tests/test_input_*.py`` file, this one included."""
+    names = set()
+    for path in Path(__file__).parent.glob("test_input_*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+    return names - {"test_catalogue_lists_every_test_here"}
+
+
 def test_catalogue_lists_every_test_here():
     text = DOC.read_text(encoding="utf-8")
     rows = [line for line in text.splitlines() if re.match(r"^\|\s*\d+\s*\|", line)]
     named = set(re.findall(r"`(test_\w+)`", "\n".join(rows)))
-    here = {n for n in globals() if n.startswith("test_") and n != "test_catalogue_lists_every_test_here"}
+    here = _catalogue_tests()
     assert len(rows) >= 25
+    numbers = [int(re.match(r"^\|\s*(\d+)", r).group(1)) for r in rows]
+    assert numbers == list(range(1, len(rows) + 1)), "rows must be numbered 1, 2, 3, ... in order"
     assert named == here, f"only in the doc: {named - here}; only in the tests: {here - named}"
