@@ -10,6 +10,8 @@ Every agent has ``fit(cube) -> self``, ``weights(cube) -> (S, O, M)``,
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +41,10 @@ def get_agent(name: str | CompositionAgent, **kwargs: Any) -> CompositionAgent:
         the agent (not fitted).
 
     Raises:
-        UnknownModelError: unknown name; the message lists the known ones.
-        InputError: ``name`` is neither a string nor an agent, or kwargs for an instance.
+        UnknownModelError: unknown name; the message suggests a close one and lists the known ones.
+        InputError: ``name`` is neither a string nor an agent, kwargs for an instance, an
+            argument the agent does not take (the message suggests a close spelling and lists
+            the agent's arguments), or a value its checks refuse (``param_checks``).
     """
     if isinstance(name, CompositionAgent):
         if kwargs:
@@ -51,8 +55,33 @@ def get_agent(name: str | CompositionAgent, **kwargs: Any) -> CompositionAgent:
     key = name.lower()
     key = _ALIASES.get(key, key)
     if key not in AGENTS:
-        raise UnknownModelError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
+        close = difflib.get_close_matches(key, list(AGENTS) + list(_ALIASES), n=1)
+        hint = f"did you mean {_ALIASES.get(close[0], close[0])!r}? " if close else ""
+        raise UnknownModelError(f"unknown agent {name!r}; {hint}known agents: {', '.join(sorted(AGENTS))}")
+    check_agent_kwargs(AGENTS[key], kwargs)
     return AGENTS[key](**kwargs)
+
+
+def check_agent_kwargs(cls: type[CompositionAgent], kwargs: dict[str, Any]) -> None:
+    """Check that an agent class takes every keyword in ``kwargs``.
+
+    Args:
+        cls: the agent class; kwargs: the keyword arguments meant for its constructor.
+
+    Raises:
+        InputError: an argument it does not take; the message names it, suggests the closest
+            valid name (:func:`difflib.get_close_matches`) and lists the valid ones.
+    """
+    params = inspect.signature(cls.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params) and cls._param_names():
+        return  # a constructor that forwards **kwargs: its own checks apply
+    valid = cls._param_names()
+    for key in kwargs:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            takes = f"its arguments: {', '.join(valid)}" if valid else "it takes no arguments"
+            raise InputError(f"agent {cls.name!r} has no argument {key!r}{hint} ({takes})")
 
 
 def load_agent(path: str | Path) -> CompositionAgent:
@@ -62,5 +91,5 @@ def load_agent(path: str | Path) -> CompositionAgent:
 
 __all__ = [
     "AGENTS", "AGENT_FORMAT", "AGENT_VERSION", "CompositionAgent", "PPOAgent", "EqualWeights", "Median",
-    "BestSingle", "InverseError", "FFORMA", "get_agent", "load_agent",
+    "BestSingle", "InverseError", "FFORMA", "get_agent", "check_agent_kwargs", "load_agent",
 ]

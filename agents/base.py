@@ -189,7 +189,8 @@ class CompositionAgent(ABC):
 
         Raises:
             FileNotFoundError: a file is missing.
-            FileFormatError: not an agent file, corrupted, an unknown agent, another kind of
+            FileFormatError: not an agent file, corrupted (the arrays, the JSON state or a
+                policy file: never torch's own message), an unknown agent, another kind of
                 agent than ``cls``, or a format version newer than this metacompose supports.
         """
         base = container_base(path)
@@ -208,7 +209,13 @@ class CompositionAgent(ABC):
         except (TypeError, InputError) as exc:
             raise FileFormatError(f"{header_path}: parameters do not fit {klass.__name__}: {exc}") from None
         arrays = read_arrays(container_file(base, ".npz"), "agent", header=header)
-        agent._set_state(header.get("state", {}) or {}, arrays, base)
+        try:
+            agent._set_state(header.get("state", {}) or {}, arrays, base)
+        except (FileFormatError, FileNotFoundError):
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: torch's shape mismatches
+            raise FileFormatError(f"{header_path}: the saved state does not fit a {klass.__name__} "
+                                  f"({type(exc).__name__}); the agent's files do not belong together") from None
         return agent
 
     def __repr__(self) -> str:

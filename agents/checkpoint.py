@@ -11,7 +11,9 @@ bit-identical to an uninterrupted run; it trains the same total number of steps.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
@@ -20,6 +22,33 @@ from metacompose.errors import FileFormatError
 from metacompose.fileio import container_file, read_arrays, read_header, save_container
 
 CKPT_FORMAT, CKPT_VERSION = "metacompose.ppo-checkpoint", 1
+
+
+def read_tensors(path: str | Path, what: str) -> Any:
+    """Read a file of tensors written with :func:`torch.save`, unpickling nothing but tensors.
+
+    ``torch.load(weights_only=True)`` refuses anything else; its message (which suggests
+    ``weights_only=False``, i.e. running arbitrary code from the file) is never passed on.
+
+    Args:
+        path: the ``.pt`` file; what: what it should hold, for the message (e.g. "agent").
+
+    Returns:
+        what the file holds (a ``state_dict`` or a dict of them).
+
+    Raises:
+        FileNotFoundError: no such file.
+        FileFormatError: the file is corrupted, truncated, or not a metacompose ``what`` file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # corrupt zip, truncated file, a pickle of other objects
+        raise FileFormatError(f"{path} is corrupted or not a metacompose {what}") from None
 
 
 def _base(path: str | Path) -> Path:
@@ -38,7 +67,8 @@ def load_checkpoint(path: str | Path, model, fingerprint: dict) -> int:
     """Load a checkpoint into ``model`` if there is one; returns the steps it had done (0 if none).
 
     Raises:
-        FileFormatError: the checkpoint is corrupted or belongs to other settings or another cube.
+        FileFormatError: the checkpoint is corrupted, not a metacompose checkpoint, or belongs to
+            other settings or another cube.
     """
     pt, js, npz = (container_file(_base(path), suffix) for suffix in (".pt", ".json", ".npz"))
     if not (pt.exists() and js.exists() and npz.exists()):
@@ -47,12 +77,13 @@ def load_checkpoint(path: str | Path, model, fingerprint: dict) -> int:
     read_arrays(npz, "PPO checkpoint", header=header)  # the policy file belongs to this header
     if header.get("config") != fingerprint:
         raise FileFormatError(f"{js} was written for other PPO settings or another cube; delete it to start afresh")
+    state = read_tensors(pt, "PPO checkpoint")
     try:
-        state = torch.load(pt, map_location="cpu", weights_only=True)
         model.policy.load_state_dict(state["policy"])
         model.policy.optimizer.load_state_dict(state["optimizer"])
-    except Exception as exc:  # corrupt zip, unpickling refused, shape mismatch
-        raise FileFormatError(f"{pt} is not a usable PPO checkpoint: {exc}") from None
+    except Exception:  # not a dict, missing keys, shape mismatch
+        raise FileFormatError(f"{pt} does not fit this PPO policy (another pool or network size); delete it to "
+                              "start afresh") from None
     return int(header["timesteps"])
 
 

@@ -27,6 +27,7 @@ import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from metacompose.agents.base import CompositionAgent, check_cube
+from metacompose.agents.checkpoint import read_tensors
 from metacompose.agents.ppo_training import ACTIVATIONS, policy_kwargs, torch_threads, train_ppo
 from metacompose.agents.shrinkage import ShrinkageChoice, choose_shrinkage
 from metacompose.checks import check_choice, check_int, check_number, check_optional_int
@@ -319,18 +320,20 @@ class PPOAgent(CompositionAgent):
 
         Raises:
             FileNotFoundError: no such file.
-            FileFormatError: not a matching ``state_dict``.
+            FileFormatError: corrupted, not a metacompose agent's policy, or not one of the size
+                the header describes (pool, observation size, network).
         """
         policy = ActorCriticPolicy(
             gym.spaces.Box(-1.0, 1.0, (self.obs_dim_,), np.float32), gym.spaces.Box(-1.0, 1.0, (M,), np.float32),
             lr_schedule=lambda _: 0.0, **policy_kwargs(self),
         )
+        pt = container_file(base, ".pt")
+        sd = read_tensors(pt, "agent")
         try:
-            sd = torch.load(container_file(base, ".pt"), map_location="cpu", weights_only=True)
             policy.load_state_dict(sd)
-        except FileNotFoundError:
-            raise
-        except Exception as exc:  # unpickling errors, shape mismatches, corrupt zip
-            raise FileFormatError(f"{container_file(base, '.pt')} is not a matching policy state_dict: {exc}") from None
+        except Exception:  # not a dict, missing keys, shape mismatches
+            raise FileFormatError(f"{pt} does not hold the policy {container_file(base, '.json')} describes "
+                                  f"({M} models, {self.obs_dim_} observation entries, layers {self.net_arch}); "
+                                  "the agent's files do not belong together") from None
         policy.set_training_mode(False)
         return policy.to(self.device)

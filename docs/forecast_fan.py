@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from metacompose import Composer, load_m3
+from metacompose.plot_style import finish_forecast_axes
 from metacompose.plots import interval_bands, plot_forecast, save_figure
 
 
@@ -32,7 +33,7 @@ def main(argv=None):
                         title=f"M3 monthly {sid}: composed forecast with 80% and 95% conformal fans")
     ax = fig.axes[0]
     ax.plot(future["ds"].to_numpy(), future["y"].to_numpy(), "o", color="black", markersize=3, label="test part (not used)")
-    ax.legend(fontsize="small", ncols=2)
+    finish_forecast_axes(ax)  # the legend lists the test part, the y-range holds it
     print(f"wrote {save_figure(fig, args.out)}")
 
 

@@ -38,7 +38,8 @@ from metacompose.cube import ForecastCube
 from metacompose.features import FEATURE_NAMES
 from metacompose.metrics import mase_scale
 from metacompose.models import Forecaster, get_model
-from metacompose.parallel import parallel, progress_bar
+from metacompose.parallel import parallel
+from metacompose.progress import SeriesProgress
 from metacompose.report import BacktestReport, FailureKind
 
 __all__ = [
@@ -94,15 +95,19 @@ def run_backtest(plan: BacktestPlan, n_jobs: int = 1, backend: str | None = None
     tasks, jobs, fresh = _schedule(plan, run)
     busy = {"per-series models": 0.0, **{f"panel:{plan.models[j].alias}": 0.0 for j in plan.panel}}
     out = parallel(n_jobs, backend)(jobs) if jobs else iter(())
-    # the bar comes first in zip, so that it is run to its end and closes at 100%
-    for (res, secs), task in zip(progress_bar(out, progress, total=len(jobs), desc="backtest", unit="task"), tasks):
+    tracker = SeriesProgress(plan, tasks, progress)
+    for (res, secs), task in zip(out, tasks):
         if task[0] == "chunk":
             run.chunks[task[1]] = res
-            busy["per-series models"] += secs
+            for key, value in secs.items():
+                busy[key] = busy.get(key, 0.0) + value
             write_cached(plan.chunk_paths[task[1]], dict(zip(CHUNK_ARRAYS, res)))
         else:
             busy[f"panel:{plan.models[task[1]].alias}"] += secs
             _take_panel(plan, run, task, res)
+            tracker.panel_done(task, secs, res[3])
+        tracker.advance(task)
+    tracker.close(busy)
     failures = run.report.failures
     for chunk in run.chunks:
         failures.extend(str(s) for s in chunk[-1][: max(0, MAX_MESSAGES - len(failures))])
@@ -133,7 +138,7 @@ def _schedule(plan: BacktestPlan, run: BacktestRun) -> tuple[list, list, list]:
             if rows.size:
                 tasks.append(("panel", j, k, rows))
                 jobs.append(delayed(panel_fit)(plan.models[j], [ys[i][: origins[i, k]] for i in rows], h,
-                                               plan.panel_timeout))
+                                               plan.panel_timeout, plan.train_seconds))
     local_models = [plan.models[j] for j in plan.local]
     for c, rng in enumerate(plan.chunks):
         cached = read_cached(plan.chunk_paths[c], CHUNK_ARRAYS)
@@ -151,10 +156,12 @@ def _schedule(plan: BacktestPlan, run: BacktestRun) -> tuple[list, list, list]:
 def _take_panel(plan: BacktestPlan, run: BacktestRun, task: tuple, result: tuple) -> None:
     """Store one panel fit's forecasts; rows that are not finite fall back, series by series."""
     _, j, k, rows = task
-    pred, code, msg = result
+    pred, code, msg, cut = result
     model, report = plan.models[j], run.report
     if msg is not None and len(report.failures) < MAX_MESSAGES:
         report.failures.append(f"{model.alias} (panel) @ origin index {k}: {msg}"[:300])
+    if cut is not None:
+        report.cut_short.setdefault(model.alias, []).append((k, *cut))
     for r, i in enumerate(rows):
         if np.all(np.isfinite(pred[r])):
             run.panel_forecasts[j][i, k] = pred[r]
@@ -239,6 +246,7 @@ def backtest(
     timeout: float | None = None,
     panel_timeout: float | None = None,
     backend: str | None = None,
+    train_seconds: float | None = None,
 ) -> tuple[ForecastCube, BacktestReport]:
     """Backtest a pool on a panel of series.
 
@@ -252,8 +260,10 @@ def backtest(
         step: distance between backtest origins (default ``max(1, H // 3)``).
         n_jobs: joblib workers for the tasks (-1 = all cores).
         cache_dir: folder for cached results (none if None).
-        progress: a tqdm progress bar over the tasks (chunks of series, panel fits) on
-            stderr; None shows it only when stderr is a terminal.
+        progress: a tqdm progress bar on stderr that counts series (each series' share of the
+            per-series models and of every panel fit); None shows it only when stderr is a
+            terminal. Whatever the bar, the ``metacompose`` logger gets a line per panel fit and
+            a progress line at most every 10 seconds (:class:`metacompose.parallel.SeriesProgress`).
         timeout: seconds one fit-and-predict of a per-series model (one series, one origin)
             may take before its fallback forecasts instead (None: no limit); see
             :mod:`metacompose.timeout`.
@@ -266,6 +276,9 @@ def backtest(
             backend registered by ``ray.util.joblib``). With a backend, ``n_jobs=1`` means all
             the cluster's workers (-1). Panel fits run on the cluster too. The cube is
             the same whichever backend runs the tasks.
+        train_seconds: CPU seconds the training of a panel model may take at one origin; a
+            training that reaches it stops early and keeps its parameters (``report.cut_short``;
+            :mod:`metacompose.budget`). None: no limit.
 
     Returns:
         ``(cube, report)``: a cube with ``O = n_origins + 1`` origins and the run's report.
@@ -279,7 +292,7 @@ def backtest(
         UserWarning: some series are too short for any backtest origin.
     """
     plan = plan_backtest(series, models, horizon, season_length, ids, n_origins, step, cache_dir, timeout,
-                         panel_timeout)
+                         panel_timeout, train_seconds)
     cube, report = assemble_backtest(plan, run_backtest(plan, n_jobs, backend, progress))
     if report.short_series:
         warnings.warn(f"{len(report.short_series)} series (e.g. {report.short_series[0]!r}) are too short for any "

@@ -21,7 +21,7 @@ from metacompose.errors import FileFormatError
 from metacompose.fileio import read_arrays, write_arrays
 from metacompose.models import Forecaster
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: statistical members fitted on the scaled series; panel keys hold the training limit
 CHUNK_ARRAYS = ("fc", "kind", "feats", "oscale", "msgs")  # the arrays of a chunk file, in task order
 PANEL_ARRAYS = ("fc", "kind")  # the arrays of a panel model's file
 

@@ -48,6 +48,8 @@ class BacktestPlan:
         chunk_paths: the cache file of each chunk (None: no cache).
         panel_paths: model index -> the cache file of that panel model (None: no cache).
         timeout, panel_timeout: seconds per fit (None: no limit), see :func:`backtest`.
+        train_seconds: CPU seconds a panel model's training may take at one origin before it is
+            cut short (None: no limit), see :func:`backtest`.
     """
 
     ys: list
@@ -64,6 +66,7 @@ class BacktestPlan:
     panel_paths: dict
     timeout: float | None = None
     panel_timeout: float | None = None
+    train_seconds: float | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -97,12 +100,13 @@ def plan_backtest(
     cache_dir: str | Path | None = None,
     timeout: float | None = None,
     panel_timeout: float | None = None,
+    train_seconds: float | None = None,
 ) -> BacktestPlan:
     """Check a backtest's arguments and lay out its origins, chunks and cache files.
 
     Args:
         series, models, horizon, season_length, ids, n_origins, step, cache_dir, timeout,
-        panel_timeout: as :func:`metacompose.backtest.backtest`.
+        panel_timeout, train_seconds: as :func:`metacompose.backtest.backtest`.
 
     Returns:
         the :class:`BacktestPlan`.
@@ -117,12 +121,13 @@ def plan_backtest(
     n_origins = check_int(n_origins, "n_origins")
     step = max(1, h // 3) if step is None else check_optional_int(step, "step")
     timeout, panel_timeout = check_timeout(timeout, "timeout"), check_timeout(panel_timeout, "panel_timeout")
+    train_seconds = check_timeout(train_seconds, "train_seconds")
     ys, ids = _checked_series(series, ids)
     min_train = max(max(mdl.min_length for mdl in models), 2 * m if m > 1 else 4)
     origins = np.stack([rolling_origins(len(y), h, n_origins, step, min_train) for y in ys])
     chunks = [range(a, min(a + CHUNK, len(ys))) for a in range(0, len(ys), CHUNK)]
     plan = BacktestPlan(ys, ids, list(models), h, m, n_origins, step, min_train, origins, chunks, [], {},
-                        timeout, panel_timeout)
+                        timeout, panel_timeout, train_seconds)
     cache = Path(cache_dir) if cache_dir is not None else None
     plan.chunk_paths, plan.panel_paths = _cache_paths(plan, cache)
     return plan
@@ -130,7 +135,7 @@ def plan_backtest(
 
 def final_origin_plan(series: Sequence[np.ndarray], models: Sequence[Forecaster], horizon: int, season_length: int,
                       ids: Sequence, rows: Sequence[int], timeout: float | None = None,
-                      panel_timeout: float | None = None) -> BacktestPlan:
+                      panel_timeout: float | None = None, train_seconds: float | None = None) -> BacktestPlan:
     """A plan of one origin, the end of every series (``O = 1``), for :func:`metacompose.backtest.run_backtest`.
 
     The per-series models run on the series ``rows`` only (chunks of consecutive rows, at most
@@ -141,7 +146,7 @@ def final_origin_plan(series: Sequence[np.ndarray], models: Sequence[Forecaster]
 
     Args:
         series: ``S`` series, float64 ``(t_i,)``, each up to its end; models, horizon,
-            season_length, ids, timeout, panel_timeout: as :func:`plan_backtest`.
+            season_length, ids, timeout, panel_timeout, train_seconds: as :func:`plan_backtest`.
         rows: indices of the series whose per-series forecasts are wanted (sorted, distinct).
 
     Returns:
@@ -150,7 +155,8 @@ def final_origin_plan(series: Sequence[np.ndarray], models: Sequence[Forecaster]
     Raises:
         InputError: as :func:`plan_backtest`.
     """
-    plan = plan_backtest(series, models, horizon, season_length, ids, 1, 1, None, timeout, panel_timeout)
+    plan = plan_backtest(series, models, horizon, season_length, ids, 1, 1, None, timeout, panel_timeout,
+                         train_seconds)
     plan.n_origins = 0
     plan.origins = np.array([[len(y)] for y in plan.ys], dtype=np.int64).reshape(len(plan.ys), 1)
     chunks, start = [], None
@@ -184,7 +190,8 @@ def _cache_paths(plan: BacktestPlan, cache: Path | None) -> tuple[list, dict]:
     """The cache file of every chunk and of every panel model (all None without a cache folder).
 
     A chunk's key covers its per-series models, horizon, season length, feature names,
-    origins and series; a panel model's key covers that model and all origins and series.
+    origins and series; a panel model's key covers that model, its training's CPU limit and all
+    origins and series.
     """
     if cache is None:
         return [None] * len(plan.chunks), {j: None for j in plan.panel}
@@ -194,6 +201,6 @@ def _cache_paths(plan: BacktestPlan, cache: Path | None) -> tuple[list, dict]:
                    for r in plan.chunks]
     panel_paths = {}
     for j in plan.panel:
-        key = cache_key([model_id(plan.models[j]), h, m, CACHE_VERSION], plan.origins, *ys)
+        key = cache_key([model_id(plan.models[j]), h, m, CACHE_VERSION, plan.train_seconds], plan.origins, *ys)
         panel_paths[j] = cache / f"panel-{plan.models[j].alias}-{key}.npz"
     return chunk_paths, panel_paths

@@ -14,11 +14,13 @@ import time
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from metacompose.errors import ForecastError
 from metacompose.features import FEATURE_NAMES, series_features
 from metacompose.metrics import mase_scale
 from metacompose.models import Forecaster, PanelForecaster, get_model
+from metacompose.models.training import training_budget
 from metacompose.report import FailureKind
 from metacompose.timeout import run_with_timeout
 
@@ -72,7 +74,8 @@ def series_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int,
 
     Returns:
         ``((forecasts (S, O, M, h) float32, kind codes (S, O, M) int8, features (S, O, F) float32,
-        origin scales (S, O) float32, up to 20 messages), seconds of compute)``.
+        origin scales (S, O) float32, up to 20 messages), seconds)``; ``seconds`` maps each model's
+        alias to the seconds its fits took, and ``"per-series models"`` to the whole task's.
     """
     t0 = time.perf_counter()
     S, O, M, F = len(ys), origins.shape[1], len(models), len(FEATURE_NAMES)
@@ -80,7 +83,19 @@ def series_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int,
     kinds = np.zeros((S, O, M), dtype=np.int8)
     feats = np.zeros((S, O, F), dtype=np.float32)
     oscale = np.ones((S, O), dtype=np.float32)
-    msgs = []
+    msgs, spent = [], np.zeros(M)
+    with threadpool_limits(1):  # small per-series fits: one BLAS thread each, as in joblib's worker processes
+        _fill_chunk(ys, ids, origins, models, h, m, timeout, (fc, kinds, feats, oscale, msgs, spent))
+    seconds = {"per-series models": time.perf_counter() - t0, **{mod.alias: float(s) for mod, s in zip(models, spent)}}
+    return (fc, kinds, feats, oscale, np.array(msgs, dtype=str)), seconds
+
+
+def _fill_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int, m: int, timeout: float | None,
+                out: tuple) -> None:
+    """Fill :func:`series_chunk`'s arrays ``out = (forecasts, kinds, features, scales, messages, seconds per
+    model)`` in place."""
+    fc, kinds, feats, oscale, msgs, spent = out
+    O = origins.shape[1]
     for i, y in enumerate(ys):
         for k in range(O):
             o = int(origins[i, k])
@@ -90,31 +105,37 @@ def series_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int,
             oscale[i, k] = mase_scale(prefix, m)
             feats[i, k] = series_features(prefix, m, float(oscale[i, k]))
             for j, model in enumerate(models):
+                t0 = time.perf_counter()
                 fc[i, k, j], err, kinds[i, k, j] = fit_predict(model, prefix, h, m, timeout)
+                spent[j] += time.perf_counter() - t0
                 if err is not None and len(msgs) < MAX_MESSAGES:
                     msgs.append(f"{model.alias} @ series {ids[i]}, origin {o}: {err}"[:300])
-    return (fc, kinds, feats, oscale, np.array(msgs, dtype=str)), time.perf_counter() - t0
 
 
-def panel_fit(model: PanelForecaster, prefixes: list, h: int, timeout: float | None) -> tuple[tuple, float]:
+def panel_fit(model: PanelForecaster, prefixes: list, h: int, timeout: float | None,
+              train_seconds: float | None = None) -> tuple[tuple, float]:
     """Fit ``model`` on all ``prefixes`` (one origin) and forecast ``h`` steps.
 
     Args:
         model: the panel forecaster (cloned before fitting); prefixes: ``R`` series up to the
-        origin; h: horizon; timeout: seconds for fit and predict together (None: no limit).
+        origin; h: horizon; timeout: seconds for fit and predict together (None: no limit);
+        train_seconds: CPU seconds its network training may take before it is cut short
+        (:func:`metacompose.models.training.training_budget`; None: no limit).
 
     Returns:
         ``((forecasts (R, h) float64, kind code for the rows that are not finite, error message
-        or None), seconds of compute)``; when the fit fails every row is NaN and the code is
-        that failure's kind.
+        or None, (steps done, steps asked) of a training cut short or None), seconds of compute)``;
+        when the fit fails every row is NaN and the code is that failure's kind.
     """
     t0 = time.perf_counter()
+    cut = None
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), training_budget(train_seconds) as budget:
             warnings.simplefilter("ignore")
             est = model.clone()
             pred = np.asarray(run_with_timeout(lambda: est.fit_panel(prefixes).predict_panel(h), timeout), float)
-        out = pred, FailureKind.NON_FINITE, None
+        cut = budget.cut[0] if budget is not None and budget.cut else None
+        out = pred, FailureKind.NON_FINITE, None, cut
     except Exception as exc:
-        out = np.full((len(prefixes), h), np.nan), FailureKind.of(exc), f"{type(exc).__name__}: {exc}"
+        out = np.full((len(prefixes), h), np.nan), FailureKind.of(exc), f"{type(exc).__name__}: {exc}", cut
     return out, time.perf_counter() - t0

@@ -15,26 +15,37 @@ import pandas as pd
 from metacompose.agents import AGENTS, load_agent
 from metacompose.agents.callbacks import ppo_progress_callback
 from metacompose.checks import check_levels
+from metacompose.cli_args import check_out_file, check_out_folder, ignored_columns, write_table
 from metacompose.composer import Composer
 from metacompose.cross_validation import cross_validation_scores
 from metacompose.data import load_m3, read_table, validate_frame
 from metacompose.errors import InputError
 from metacompose.fileio import container_base, container_file
 from metacompose.metaopt import OptimizerNet, meta_train
+from metacompose.models import REGISTRY
 from metacompose.plots import write_composer_plots
 from metacompose.update import extension_rows
 
 
-def resolve_agent(agent: str, models: Sequence[str] | None, season_length: int | None
-                  ) -> tuple[Any, list[str] | None, int]:
+def resolve_agent(agent: str, models: Sequence[str] | None, season_length: int | None, horizon: int | None = None,
+                  echo: Callable[[str], None] = print) -> tuple[Any, list[str] | None, int | None]:
     """Turn ``--agent`` into what :class:`Composer` takes, plus the pool and ``m`` it implies.
+
+    A saved composer asked for another ``horizon`` or ``season_length`` than it was fitted for
+    gives its agent (trained, used as it is) to a new composer, fitted for the new ``h``/``m``
+    from a new backtest of the same pool; a line says so. (The agent's observations are
+    scale-free errors and series features, the same for any ``h`` and ``m``; what it learned
+    at the old horizon is carried over as it is. To train a new agent, name one instead.)
 
     Args:
         agent: an agent name (``ppo``, ``equal``, ...), the path of an agent saved with
             ``agent.save(path)`` (with or without ``.json``), or a folder written by
             ``Composer.save`` (its agent, pool and season length are used).
         models: the pool asked for (None: the saved agent's pool, else the default pool).
-        season_length: ``m`` asked for (None: the saved composer's, else 1).
+        season_length: ``m`` asked for (None: the saved composer's, else None, which lets the
+            composer infer it from the time stamps).
+        horizon: ``h`` asked for (None: not compared with a saved composer's).
+        echo: where the line about another ``h``/``m`` goes.
 
     Returns:
         ``(agent, models, season_length)``: ``agent`` is the name as given, or the loaded,
@@ -42,39 +53,57 @@ def resolve_agent(agent: str, models: Sequence[str] | None, season_length: int |
         trained again).
 
     Raises:
-        InputError: neither a known name nor a saved agent; or ``models`` differs from the
-            pool the saved agent was trained on.
+        InputError: neither a known name nor a saved agent; ``models`` differs from the pool
+            the saved agent was trained on; or that pool holds models that are not registered
+            (a new composer could not rebuild them).
         FileFormatError: the saved files are corrupted or from a newer version.
     """
     path = Path(agent)
     if (path / "composer.json").exists():
         header = Composer.read_header(path)
-        saved, season_length = load_agent(path / "agent"), season_length or header.get("season_length", 1)
+        saved = load_agent(path / "agent")
+        old_h, old_m = header.get("horizon"), header.get("season_length", 1)
+        season_length = old_m if season_length is None else season_length
+        changed = (horizon is not None and horizon != old_h) or season_length != old_m
     elif path.with_suffix(".json").exists() or (path.suffix == ".json" and path.exists()):
-        saved = load_agent(path)
+        saved, changed = load_agent(path), False
     else:
         if agent.lower() in AGENTS or not (("/" in agent) or ("\\" in agent) or path.suffix):
-            return agent, models, season_length or 1
+            return agent, models, season_length
         raise InputError(f"--agent {agent!r}: no saved agent there, and not an agent name ({', '.join(AGENTS)})")
     pool = getattr(saved, "models_", None)
     if models is not None and pool is not None and [m.lower() for m in models] != [m.lower() for m in pool]:
         raise InputError(f"the saved agent was trained on the pool {pool}; --models {list(models)} differs")
-    return saved, list(models or pool or []) or None, season_length or 1
+    known = {k.lower() for k in REGISTRY}
+    custom = [a for a in (pool or []) if a.lower() not in known]
+    if custom:
+        raise InputError(f"{agent}: the saved pool {pool} holds models that are not registered ({', '.join(custom)}); "
+                         "the command line cannot fit them again, and the agent only weighs that pool: register "
+                         "them (metacompose.models.REGISTRY) and fit in Python")
+    if changed:
+        echo(f"{path}: the saved composer was for h={old_h}, m={old_m}; fitting a new composer for h={horizon}, "
+             f"m={season_length} (its pool backtested again) with its saved agent, untrained")
+    return saved, list(models or pool or []) or None, season_length
 
 
 def new_composer(agent: str, horizon: int, season_length: int | None, models: Sequence[str] | None,
-                 n_jobs: int, seed: int, progress: bool | None, columns: Sequence[str]) -> Composer:
+                 n_jobs: int, seed: int, progress: bool | None, columns: Sequence[str], timeout: float | None = None,
+                 echo: Callable[[str], None] = print) -> Composer:
     """An unfitted composer for the command line's ``--agent`` (see :func:`resolve_agent`; a saved agent
     is used as trained), with a PPO progress bar unless ``progress`` is False.
 
     Args:
-        agent, horizon, season_length, models, n_jobs, seed, progress: as :func:`forecast_file`;
-        columns: ``(id_col, time_col, target_col)``.
+        agent, horizon, season_length, models, n_jobs, seed, progress, timeout, echo: as
+        :func:`forecast_file`; columns: ``(id_col, time_col, target_col)``.
+
+    Returns:
+        the composer, not fitted.
 
     Raises:
         InputError: as :func:`resolve_agent` and the :class:`Composer` constructor.
+        FileFormatError: a saved agent or composer is corrupted or from a newer version.
     """
-    agent_obj, models, m = resolve_agent(agent, models, season_length)
+    agent_obj, models, m = resolve_agent(agent, models, season_length, horizon, echo)
     trained = not isinstance(agent_obj, str)
     kwargs = {}
     if not trained and agent_obj.lower() == "ppo" and progress is not False:
@@ -82,37 +111,42 @@ def new_composer(agent: str, horizon: int, season_length: int | None, models: Se
     id_col, time_col, target_col = columns
     return Composer(models=models, agent=agent_obj, horizon=horizon, season_length=m, n_jobs=n_jobs,
                     random_state=seed, agent_kwargs=kwargs, progress=progress, id_col=id_col, time_col=time_col,
-                    target_col=target_col, train_agent=not trained)
+                    target_col=target_col, train_agent=not trained, timeout=timeout, panel_timeout=timeout)
 
 
 def cross_validate_file(path: str | Path, horizon: int, n_windows: int, step: int | None = None,
                         season_length: int | None = None, agent: str = "ppo", models: Sequence[str] | None = None,
                         level=None, out: str | Path | None = None, n_jobs: int = 1, seed: int = 0,
                         progress: bool | None = None, columns: Sequence[str] = ("unique_id", "ds", "y"),
+                        sep: str | None = None, timeout: float | None = None,
                         echo: Callable[[str], None] = print) -> pd.DataFrame:
     """Cross-validate the composer on a long CSV/Parquet file and print its scores per method.
 
     Args:
         path: the long file; horizon: ``h``; n_windows, step, level: as
-        :meth:`Composer.cross_validation`; season_length, agent, models, n_jobs, seed, progress:
-        as :func:`forecast_file`; out: CSV for the cross-validation frame (None: not written);
-        columns: ``(id_col, time_col, target_col)``; echo: where the table goes.
+        :meth:`Composer.cross_validation`; season_length, agent, models, n_jobs, seed, progress,
+        sep, timeout: as :func:`forecast_file`; out: file for the cross-validation frame, CSV or
+        Parquet by its suffix as in :func:`forecast_file` (None: not written); columns:
+        ``(id_col, time_col, target_col)``; echo: where the table goes.
 
     Returns:
         the score table of :func:`metacompose.cross_validation.cross_validation_scores`
         (sMAPE, MASE, MAPE and, with ``level``, coverage per method).
 
     Raises:
-        InputError: a bad file, argument or level, or ``n_windows`` too large for the shortest series.
+        InputError: a bad file, argument, level or ``out`` (checked before any work), or
+            ``n_windows`` too large for the shortest series.
+        FileFormatError: a saved agent or composer is corrupted or from a newer version.
         FileNotFoundError: the file does not exist.
     """
     level = None if level is None else check_levels(level)
-    df = read_table(path)
-    comp = new_composer(agent, horizon, season_length, models, n_jobs, seed, progress, columns)
+    fmt = None if out is None else check_out_file(out)
+    df = read_table(path, sep=sep, id_col=columns[0], time_col=columns[1])
+    _echo_ignored(df, columns, echo)
+    comp = new_composer(agent, horizon, season_length, models, n_jobs, seed, progress, columns, timeout, echo)
     cv = comp.cross_validation(df, n_windows, step, level)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        cv.to_csv(out, index=False)
+        write_table(cv, out, fmt)
     table = cross_validation_scores(cv, df, comp.season_length, *columns)
     n_series = cv[columns[0]].nunique()
     echo(f"cross-validation: {n_series} series x {n_windows} cutoffs x h={horizon} (step {step or horizon}); "
@@ -125,21 +159,26 @@ def cross_validate_file(path: str | Path, horizon: int, n_windows: int, step: in
 def forecast_file(path: str | Path, horizon: int, season_length: int | None = None, agent: str = "ppo",
                   models: Sequence[str] | None = None, out: str | Path = "forecasts.csv", n_jobs: int = 1,
                   seed: int = 0, plots: str | Path | None = None, progress: bool | None = None, level=None,
-                  id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
-                  echo: Callable[[str], None] = print) -> pd.DataFrame:
+                  id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y", sep: str | None = None,
+                  timeout: float | None = None, echo: Callable[[str], None] = print) -> pd.DataFrame:
     """Forecast every series of a long CSV or Parquet file and write the forecasts with their weights.
+
+    The destinations (``out``, ``plots``) and the level are checked before the file is read.
+    Columns besides ``id_col``, ``time_col`` and ``target_col`` are ignored, with a line saying so.
 
     Args:
         path: the long file (one row per observation: id, timestamp, value).
         horizon: ``h``.
-        season_length: ``m`` (None: a saved composer's, else 1).
+        season_length: ``m`` (None: a saved composer's, else inferred by the composer from the
+            time stamps).
         agent: agent name, or a saved agent / composer (see :func:`resolve_agent`); a saved
             agent is used as trained. A saved composer whose series the file only extends is
             updated instead (:func:`update_saved`).
         models: pool aliases (None: the saved agent's pool, else the default pool).
-        out: output CSV: id, timestamp, one column per model, ``composed``, ``weight_<model>``
+        out: output file, written as CSV (``.csv`` or no suffix) or Parquet (``.parquet``,
+            ``.pq``): id, timestamp, one column per model, ``composed``, ``weight_<model>``
             (and the interval columns with ``level``).
-        n_jobs: backtest workers.
+        n_jobs: backtest workers (-1: every core).
         seed: the agent's seed.
         plots: folder for PNG plots (None: none); with ``level``, the forecasts show the
             composed intervals as fans.
@@ -147,27 +186,36 @@ def forecast_file(path: str | Path, horizon: int, season_length: int | None = No
             interval columns (``composed-lo-80``, ..., see :meth:`Composer.predict`).
         progress: progress bars (None: only on a terminal).
         id_col, time_col, target_col: column names in the file.
+        sep: a CSV file's column separator (None: detected).
+        timeout: seconds one model fit (per series, or a panel fit) may take before its
+            fallback forecasts instead (None: no limit).
         echo: where report lines go.
 
     Returns:
         the forecast frame written to ``out``.
 
     Raises:
-        InputError: unsupported file type or bad content (see ``docs/bad_input.md``), or a
-            level outside ``(0, 100)`` (checked before anything is fitted).
+        InputError: unsupported file type or bad content (see ``docs/bad_input.md``), a level
+            outside ``(0, 100)``, or an ``out``/``plots`` destination that cannot be written
+            (these checked before anything is read or fitted).
+        FileFormatError: a saved agent or composer is corrupted or from a newer version.
         FileNotFoundError: the file does not exist.
     """
     level = None if level is None else check_levels(level)
-    df = read_table(path)
-    comp = update_saved(agent, df, horizon, season_length, models, (id_col, time_col, target_col), n_jobs, progress,
-                        echo)
+    fmt = check_out_file(out)
+    if plots is not None:
+        check_out_folder(plots, "--plots")
+    columns = (id_col, time_col, target_col)
+    df = read_table(path, sep=sep, id_col=id_col, time_col=time_col)
+    _echo_ignored(df, columns, echo)
+    comp = update_saved(agent, df, horizon, season_length, models, columns, n_jobs, progress, echo, timeout)
     if comp is None:  # no saved composer that the file only extends: fit a new one
-        comp = new_composer(agent, horizon, season_length, models, n_jobs, seed, progress,
-                            (id_col, time_col, target_col)).fit(df)
+        comp = new_composer(agent, horizon, season_length, models, n_jobs, seed, progress, columns, timeout,
+                            echo).fit(df)
         echo(comp.report_.summary())
+        echo(comp.decision_.summary())
     fc = comp.predict(level=level)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fc.to_csv(out, index=False)
+    write_table(fc, out, fmt)
     echo(f"wrote {len(fc)} rows for {comp.cube_.shape[0]} series to {out}")
     if plots is not None:
         written = write_composer_plots(comp, plots, level=level)
@@ -177,7 +225,7 @@ def forecast_file(path: str | Path, horizon: int, season_length: int | None = No
 
 def update_saved(agent: str, df: pd.DataFrame, horizon: int, season_length: int | None,
                  models: Sequence[str] | None, columns: Sequence[str], n_jobs: int = 1, progress: bool | None = None,
-                 echo: Callable[[str], None] = print) -> Composer | None:
+                 echo: Callable[[str], None] = print, timeout: float | None = None) -> Composer | None:
     """A saved composer updated with the rows of ``df`` after its data, when ``df`` only extends it.
 
     That is when ``agent`` is a folder written by ``Composer.save`` with the series' values,
@@ -185,12 +233,14 @@ def update_saved(agent: str, df: pd.DataFrame, horizon: int, season_length: int 
     holds exactly its series, each with the saved observations first
     (:func:`metacompose.update.extension_rows`). Then :meth:`Composer.update` fits the base
     models at the new end only and the saved agent weighs them, untrained; with no new rows
-    the saved forecast stands.
+    the saved forecast stands. Another ``horizon``, ``season_length`` or pool returns None
+    silently (:func:`resolve_agent` says what happens then).
 
     Args:
         agent: the ``--agent`` value; df: the file's frame; horizon, season_length, models: as
         :func:`forecast_file`; columns: ``(id_col, time_col, target_col)`` of ``df``; n_jobs,
-        progress: for the fits at the new origin; echo: where report lines go.
+        progress, timeout: for the fits at the new origin (``timeout`` None keeps the saved
+        composer's); echo: where report lines go.
 
     Returns:
         the updated composer, or None (the caller fits a new composer, as before).
@@ -208,6 +258,8 @@ def update_saved(agent: str, df: pd.DataFrame, horizon: int, season_length: int 
         return None
     comp.id_col, comp.time_col, comp.target_col = columns
     comp.n_jobs, comp.progress = n_jobs, progress
+    if timeout is not None:
+        comp.timeout = comp.panel_timeout = timeout
     new = extension_rows(comp, df)
     if new is None:
         echo(f"{path}: the file does not only extend this saved composer's series; fitting a new composer with its agent")
@@ -219,6 +271,13 @@ def update_saved(agent: str, df: pd.DataFrame, horizon: int, season_length: int 
     else:
         echo(f"{path}: the file holds nothing after the saved composer's data; its forecast stands")
     return comp
+
+
+def _echo_ignored(df: pd.DataFrame, columns: Sequence[str], echo: Callable[[str], None]) -> None:
+    """Say which columns of ``df`` besides ``columns`` are ignored (nothing when there are none)."""
+    line = ignored_columns(df, columns)
+    if line is not None:
+        echo(line)
 
 
 def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon: int | None = None,

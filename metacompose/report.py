@@ -61,6 +61,8 @@ class BacktestReport:
             (``"per-series models"``, ``"panel:<alias>"``; stages run side by side), and
             ``"wall"``, the wall time of the whole run.
         cached_chunks: chunks read from the cache instead of computed.
+        cut_short: per panel model alias whose training reached its time budget, one
+            ``(origin index, steps done, steps asked)`` per cut fit (:mod:`metacompose.budget`).
     """
 
     n_series: int
@@ -72,6 +74,7 @@ class BacktestReport:
     short_series: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     cached_chunks: int = 0
+    cut_short: dict = field(default_factory=dict)
 
     @property
     def n_fallbacks(self) -> int:
@@ -101,6 +104,9 @@ class BacktestReport:
         if parts:
             fb += f" in {len(self.failures_by_series)} series"
         short = f"; {len(self.short_series)} series too short for a backtest origin" if self.short_series else ""
+        if self.cut_short:
+            short += "; training cut short by the time budget: " + ", ".join(
+                f"{a} at {len(c)} origin(s)" for a, c in self.cut_short.items())
         secs = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
         return (f"backtest: {self.n_series} series x {self.n_origins} origins; fallbacks: {fb}{short}; "
                 f"time: {secs}; cached chunks: {self.cached_chunks}")

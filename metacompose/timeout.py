@@ -12,6 +12,7 @@ discarded. Either way the run goes on, with the model's fallback for that series
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import threading
 
@@ -39,10 +40,11 @@ def run_with_timeout(fn, timeout: float | None):
     if timeout is None:
         return fn()
     box: dict = {}
+    context = contextvars.copy_context()  # the caller's context variables (e.g. a training budget) hold in the thread
 
     def target():
         try:
-            box["value"] = fn()
+            box["value"] = context.run(fn)
         except BaseException as exc:  # handed to the waiting thread
             box["error"] = exc
 

@@ -204,6 +204,7 @@ def update_composer(comp, new_df: pd.DataFrame):
     final, report = final_origin(values, [pool[a] for a in cube.models], comp, panel.ids, rows)
     last = [panel.future_ds(i, len(v))[-1] if len(v) else panel.last_ds[i] for i, v in enumerate(new)]
     comp.cube_ = append_origin(cube, final, rows, values, comp.season_length)
+    comp.cube_, _ = comp.cube_.clip_at_zero(comp._nonnegative_rows(values))  # as fit does (Composer nonnegative=)
     comp.panel_, comp.update_report_ = Panel(list(panel.ids), values, last, list(panel.freqs)), report
     comp._finish()
     return comp

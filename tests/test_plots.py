@@ -10,8 +10,12 @@ from matplotlib.image import imread  # noqa: E402
 
 from metacompose import Composer, InputError, NotFittedError  # noqa: E402
 from metacompose.cli import main  # noqa: E402
+from metacompose.plot_style import (  # noqa: E402
+    COMPOSED_COLOR, MODEL_COLORS, OBSERVED_COLOR, OTHER_COLORS, finish_forecast_axes, format_value_axis, model_color,
+)
 from metacompose.plots import (  # noqa: E402
-    plot_forecast, plot_weights_by_origin, plot_weights_by_series, safe_name, save_figure, write_composer_plots,
+    composer_forecast_figure, plot_forecast, plot_weights_by_origin, plot_weights_by_series, safe_name, save_figure,
+    write_composer_plots,
 )
 from tests.conftest import make_frame  # noqa: E402
 
@@ -85,12 +89,180 @@ def test_composer_plots_are_written(comp, tmp_path):
         assert_png(p)
 
 
-def test_loaded_composer_plots_without_history(comp, tmp_path):
+def test_loaded_composer_plots_with_integer_time_stamps(comp, tmp_path):
     comp.save(tmp_path / "c")
     paths = write_composer_plots(Composer.load(tmp_path / "c"), tmp_path / "p", max_series=1)
     assert len(paths) == 3 and all(p.exists() for p in paths)
+    ax = composer_forecast_figure(Composer.load(tmp_path / "c"), 1).axes[0]
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(17, 41))  # make_frame: ds 1..40, last 24 shown
+    np.testing.assert_array_equal(ax.lines[-1].get_xdata(), np.arange(41, 45))
     with pytest.raises(NotFittedError):
         write_composer_plots(Composer(models=CHEAP, horizon=2), tmp_path)
+    with pytest.raises(InputError, match="out of range"):
+        composer_forecast_figure(comp, 9)
+
+
+# --- the look: colours, legends, axes -----------------------------------------------------------------
+def _colors_of(fig):
+    return {ln.get_label(): ln.get_color() for ln in fig.axes[0].lines}
+
+
+def test_a_models_colour_depends_only_on_its_alias():
+    pool = {"ETS": np.ones(3), "my-model": np.zeros(3), "Naive": np.full(3, 2.0), "Custom2": np.full(3, 3.0)}
+    a = _colors_of(plot_forecast(np.arange(10.0), pool, composed=np.ones(3)))
+    b = _colors_of(plot_forecast(None, dict(reversed(list(pool.items()))), composed=np.ones(3)))
+    c = _colors_of(plot_forecast(None, {"my-model": np.zeros(3)}))
+    assert {k: a[k] for k in pool} == {k: b[k] for k in pool}
+    assert c["my-model"] == a["my-model"] == model_color("my-model")
+    assert a["ETS"] == MODEL_COLORS["ETS"] and a["Naive"] == MODEL_COLORS["Naive"]
+    assert model_color("my-model") in OTHER_COLORS
+    ws = plot_weights_by_origin(np.full((3, 2), 0.5), ["Naive", "ETS"]).axes[0].lines
+    assert [ln.get_color() for ln in ws] == [MODEL_COLORS["Naive"], MODEL_COLORS["ETS"]]
+
+
+def test_model_colours_are_the_same_in_another_process():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import metacompose.plot_style as style
+
+    aliases = ["ETS", "my-model", "zz", "Custom2", "Prophet"]
+    code = ("import importlib.util as u, sys; s = u.spec_from_file_location('ps', sys.argv[1]); "
+            "m = u.module_from_spec(s); s.loader.exec_module(m); print([m.model_color(a) for a in sys.argv[2:]])")
+    out = subprocess.run([sys.executable, "-c", code, str(Path(style.__file__)), *aliases], capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout.strip()
+    assert out == str([model_color(a) for a in aliases])
+    # pinned: a change of palette or hash shows up here (and changes every user's plots)
+    assert [model_color(a) for a in aliases] == ["#ff7f0e", "#393b79", "#8ca252", "#637939", "#756bb1"]
+
+
+def test_the_composed_line_has_a_colour_no_member_gets_and_is_on_top():
+    aliases = list(MODEL_COLORS) + [f"custom{i}" for i in range(40)]
+    members = {model_color(a) for a in aliases}
+    assert COMPOSED_COLOR not in members and OBSERVED_COLOR not in members
+    fig = plot_forecast(np.arange(10.0), {a: np.ones(3) for a in aliases[:12]}, composed=np.ones(3))
+    lines = {ln.get_label(): ln for ln in fig.axes[0].lines}
+    composed = lines.pop("composed")
+    assert composed.get_color() == COMPOSED_COLOR
+    for label, ln in lines.items():
+        assert ln.get_color() != composed.get_color()
+        assert ln.get_linewidth() < composed.get_linewidth() and ln.get_zorder() < composed.get_zorder()
+
+
+def test_the_legend_is_outside_the_data_area():
+    many = {a: np.linspace(0, 1, 6) + k for k, a in enumerate(MODEL_COLORS)}
+    fig = plot_forecast(np.arange(40.0), many, composed=np.ones(6),
+                        intervals={80: (np.zeros(6), np.full(6, 2.0)), 95: (np.zeros(6) - 1, np.full(6, 3.0))})
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert legend is not None and len(legend.get_texts()) == 1 + len(many) + 2 + 1
+    assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    box = legend.get_window_extent(renderer)
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1  # and it is inside the figure
+
+
+def test_a_nearly_flat_series_has_no_offset_and_is_not_blown_up():
+    rng = np.random.default_rng(0)
+    y = 1000.0001 + rng.uniform(-1e-4, 1e-4, 50)
+    fig = plot_forecast(y, {"Naive": np.full(5, y[-1])}, composed=np.full(5, 1000.0001))
+    fig.draw(fig.canvas.get_renderer())
+    ax = fig.axes[0]
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= 0.01 * 1000 * 0.99 and lo < 1000 < hi  # the wiggles of 1e-4 stay small
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all(len(t) <= 7 for t in labels)  # e.g. "1000.0", not "1000.00010"
+    format_value_axis(ax, min_rel_span=0.0)  # even when the wiggles fill the axes: plain numbers, no offset
+    fig.draw(fig.canvas.get_renderer())
+    assert ax.get_ylim()[1] - ax.get_ylim()[0] < 1e-3 and ax.yaxis.get_offset_text().get_text() == ""
+    big = plot_forecast(np.linspace(20000, 40000, 50), {"Naive": np.full(5, 40000.0)})
+    big.draw(big.canvas.get_renderer())
+    assert big.axes[0].yaxis.get_offset_text().get_text() == ""
+    lo, hi = big.axes[0].get_ylim()
+    assert hi - lo < 30000  # a series that moves keeps matplotlib's own range
+
+
+@pytest.mark.parametrize("freq, periods, h, words", [
+    ("MS", 60, 12, {"Jan", "Apr", "Jul", "Oct", "2019", "2020", "2021", "2022", "2023", "2024"}),
+    ("D", 90, 14, {"Feb", "Mar", "Apr", "May", "15"}),
+    ("D", 20, 7, {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}),
+    ("30min", 14 * 48, 96, {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}),
+    ("30min", 2 * 48, 48, {"00:00", "06:00", "12:00", "18:00"}),
+])
+def test_datetime_axes_have_concise_date_labels(freq, periods, h, words):
+    from matplotlib.dates import ConciseDateFormatter
+
+    ds = pd.date_range("2020-01-03", periods=periods + h, freq=freq)
+    fig = plot_forecast(np.sin(np.arange(periods)) + 10, {"Naive": np.full(h, 10.0)}, composed=np.full(h, 10.0),
+                        ds_history=ds[:periods], ds_future=ds[periods:], history=periods)
+    fig.draw(fig.canvas.get_renderer())
+    ax = fig.axes[0]
+    assert isinstance(ax.xaxis.get_major_formatter(), ConciseDateFormatter)
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert 3 <= len(labels) <= 12 and all(a != b for a, b in zip(labels, labels[1:])), labels
+    assert any(any(w in lab for w in words) for lab in labels), labels
+    numbers = [float(lab) for lab in labels if lab.replace(".", "").replace("-", "").isdigit()]
+    assert all(1 <= x <= 31 or 1900 <= x <= 2100 for x in numbers), labels  # days, years; never matplotlib's
+    assert ax.xaxis.get_offset_text().get_text() == "" or "2020" in ax.xaxis.get_offset_text().get_text()  # day numbers
+
+
+def test_time_zone_aware_stamps_are_drawn_in_local_wall_clock_time():
+    ds = pd.date_range("2000-06-05 00:00", periods=50, freq="30min", tz="Europe/London")
+    ax = plot_forecast(np.arange(48.0), {"Naive": np.ones(2)}, ds_history=ds[:48], ds_future=list(ds[48:]),
+                       history=48).axes[0]
+    assert pd.Timestamp(ax.lines[0].get_xdata()[0]) == pd.Timestamp("2000-06-05 00:00")
+    assert pd.Timestamp(ax.lines[-1].get_xdata()[-1]) == pd.Timestamp("2000-06-06 00:30")
+
+
+def test_integer_time_stamps_get_integer_ticks_without_offset():
+    fig = plot_forecast(np.arange(30.0), {"Naive": np.ones(4)}, ds_history=np.arange(100001, 100031),
+                        ds_future=np.arange(100031, 100035), history=30)
+    fig.draw(fig.canvas.get_renderer())
+    ax = fig.axes[0]
+    assert ax.xaxis.get_offset_text().get_text() == ""
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(lab.isdigit() and 99990 <= int(lab) <= 100040 for lab in labels), labels
+    with pytest.raises(InputError, match="one kind"):
+        plot_forecast(np.arange(3.0), {"Naive": np.ones(2)}, ds_history=pd.date_range("2020", periods=3),
+                      ds_future=[4, 5])
+    with pytest.raises(InputError, match="time stamps"):
+        plot_forecast(np.arange(3.0), {"Naive": np.ones(2)}, ds_history=np.arange(2))
+
+
+def test_extra_artists_join_the_legend_and_the_y_range():
+    fig = plot_forecast(np.full(30, 5.0), {"Naive": np.full(4, 5.0)})
+    ax = fig.axes[0]
+    ax.plot(np.arange(30, 34), [5, 9, 1, 5], "o", label="test part")
+    finish_forecast_axes(ax)
+    lo, hi = ax.get_ylim()
+    assert lo <= 1 and hi >= 9
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "test part"
+
+
+def test_loaded_composer_plots_show_real_dates_and_history(tmp_path):
+    df = make_frame(n_series=2, n=36)
+    df["ds"] = np.tile(pd.date_range("2015-01-01", periods=36, freq="MS"), 2)
+    fitted = Composer(models=CHEAP, agent="equal", horizon=6, season_length=4).fit(df)
+    fitted.save(tmp_path / "c")
+    loaded = Composer.load(tmp_path / "c")
+    ax = composer_forecast_figure(loaded, 1, level=80, history=36).axes[0]
+    observed, composed = ax.lines[0], ax.lines[-1]
+    assert observed.get_label() == "observed" and composed.get_label() == "composed"
+    np.testing.assert_array_equal(pd.DatetimeIndex(observed.get_xdata()), pd.date_range("2015-01-01", periods=36,
+                                                                                       freq="MS"))
+    np.testing.assert_allclose(observed.get_ydata(), df["y"].to_numpy()[36:])
+    np.testing.assert_array_equal(pd.DatetimeIndex(composed.get_xdata()), pd.date_range("2018-01-01", periods=6,
+                                                                                       freq="MS"))
+    np.testing.assert_allclose(composed.get_ydata(), fitted.predict()["composed"].to_numpy()[6:])
+    assert len(ax.collections) == 1  # the 80% fan
+    paths = write_composer_plots(loaded, tmp_path / "p", max_series=2, level=[80, 95])
+    assert [p.name for p in paths][:2] == ["forecast_0_s0.png", "forecast_1_s1.png"]
+    for p in paths:
+        assert_png(p)
 
 
 def test_safe_file_names():
@@ -125,7 +297,8 @@ def test_cli_forecast_writes_forecasts_weights_and_plots(data_csv, capsys):
         assert_png(data_csv / "plots" / n)
     captured = capsys.readouterr()
     assert "wrote 5 plots" in captured.out
-    assert "backtest:" not in captured.err and "it/s" not in captured.err  # no progress bar when not a terminal
+    assert "series/s" not in captured.err and "it/s" not in captured.err  # no progress bar when not a terminal
+    assert "metacompose: " in captured.err and "backtest: done in" in captured.err  # but log lines
 
 
 def test_cli_progress_bar_when_asked(data_csv, capsys):

@@ -9,7 +9,10 @@ optimizer in ``metacompose.metaopt``, a user's own network) can train the same w
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -20,7 +23,49 @@ from metacompose.errors import InputError
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "learned")
 LOSSES: tuple[str, ...] = ("mae", "smape")
 
-__all__ = ["OPTIMIZERS", "LOSSES", "check_optimizer", "make_optimizer", "train_network", "init_parameters"]
+__all__ = ["OPTIMIZERS", "LOSSES", "TrainingBudget", "check_optimizer", "make_optimizer", "train_network",
+           "init_parameters", "training_budget"]
+
+
+class TrainingBudget:
+    """CPU seconds that the trainings started inside :func:`training_budget` may take, and what was cut.
+
+    Attributes:
+        seconds: the limit, in CPU seconds of this process (``time.process_time``, so that a busy
+            machine does not cut a training that would fit on an idle one); each
+            :func:`train_network` call gets the whole limit.
+        cut: one ``(steps done, steps asked)`` pair per training stopped early by the limit.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self.cut: list[tuple[int, int]] = []
+
+
+_BUDGET: ContextVar[TrainingBudget | None] = ContextVar("metacompose_training_budget", default=None)
+
+
+@contextmanager
+def training_budget(seconds: float | None) -> Iterator[TrainingBudget | None]:
+    """Limit every :func:`train_network` call inside the block to ``seconds`` of CPU time.
+
+    A training that reaches the limit stops after the step in progress and keeps the parameters
+    it has (it is cut short, not failed); the pair ``(steps done, steps asked)`` is added to the
+    budget's ``cut`` list, which the backtest reports. The backtest sets this around each panel
+    fit (:mod:`metacompose.budget` says how the seconds are chosen).
+
+    Args:
+        seconds: CPU seconds per training (None: no limit, the block runs as without it).
+
+    Yields:
+        the :class:`TrainingBudget` (None without a limit).
+    """
+    budget = None if seconds is None else TrainingBudget(seconds)
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
 
 
 def check_optimizer(optimizer: Any) -> None:
@@ -136,7 +181,8 @@ def train_network(
             decay to 0 -- for groups that have an ``lr``; the rates are restored at the end.
 
     Returns:
-        the training loss after each step, a list of ``steps`` floats.
+        the training loss after each step, a list of ``steps`` floats (fewer when a
+        :func:`training_budget` around the call cut the training short).
 
     Raises:
         InputError: ``loss`` is unknown or ``X`` holds no window.
@@ -147,8 +193,13 @@ def train_network(
         raise InputError("train_network needs at least one training window")
     base_lr = [g.get("lr") for g in optimizer.param_groups]
     history: list[float] = []
+    budget = _BUDGET.get()
+    deadline = None if budget is None else time.process_time() + budget.seconds
     net.train()
     for step in range(steps):
+        if deadline is not None and step > 0 and time.process_time() > deadline:
+            budget.cut.append((step, steps))
+            break
         if lr_decay:
             _set_lr(optimizer, base_lr, 1.0 - step / steps)
         if n <= batch_size:
