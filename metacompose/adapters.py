@@ -16,7 +16,12 @@ of :class:`~metacompose.models.base.Forecaster` (validated ``fit(y)``/``predict(
 The libraries are optional extras (``pip install 'metacompose[statsforecast]'``,
 ``'metacompose[sktime]'``); this module imports neither. The wrapped model is never fitted
 in place: every fit works on a fresh copy, so one adapter can be cloned and used from many
-joblib workers. Each adapter passes :func:`metacompose.testing.check_forecaster`.
+joblib workers. Like metacompose's statistical members, the wrapped model is fitted to the
+series divided by its scale (:func:`metacompose.models.statistical.series_scale` over
+``FIT_MAGNITUDE``) and its forecasts are multiplied back: statsforecast's and sktime's optimisers
+stop on absolute tolerances, so fitted in the data's own units their forecasts of ``c * y`` and
+``y`` differed (AutoTheta by 3e-2 relative at ``c = 1e-12``). Each adapter passes
+:func:`metacompose.testing.check_forecaster`, its magnitude check included.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import pandas as pd
 
 from metacompose.errors import ForecastError, InputError
 from metacompose.models.base import Forecaster
+from metacompose.models.statistical import FIT_MAGNITUDE, series_scale
 
 
 def _json_value(v: Any) -> Any:
@@ -71,6 +77,16 @@ class _Adapter(Forecaster):
     def _fresh(self) -> Any:
         return copy.deepcopy(self.model)
 
+    def _scaled(self, y: np.ndarray) -> np.ndarray:
+        """``y`` divided by its scale (kept for :meth:`_unscaled`), float64 ``(t,)`` of mean absolute value
+        ``FIT_MAGNITUDE``."""
+        self._scale = series_scale(y) / FIT_MAGNITUDE
+        return np.asarray(y, dtype=np.float64) / self._scale
+
+    def _unscaled(self, forecast) -> np.ndarray:
+        """A forecast of the scaled series in the units of the data, float64 ``(h,)``."""
+        return np.asarray(forecast, dtype=np.float64).reshape(-1) * self._scale
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model!r}, season_length={self.season_length}, alias={self.alias!r})"
 
@@ -107,7 +123,7 @@ class StatsForecastModel(_Adapter):
         return new() if callable(new) else copy.deepcopy(self.model)
 
     def _fit(self, y: np.ndarray) -> None:
-        self._fitted = self._fresh().fit(y=y.astype(np.float64))
+        self._fitted = self._fresh().fit(y=self._scaled(y))
 
     def _predict(self, h: int) -> np.ndarray:
         out = self._fitted.predict(h=h)
@@ -115,7 +131,7 @@ class StatsForecastModel(_Adapter):
             if "mean" not in out:
                 raise ForecastError(f"{self.alias}: statsforecast predict returned no 'mean' (keys {sorted(out)})")
             out = out["mean"]
-        return np.asarray(out, dtype=np.float64)
+        return self._unscaled(out)
 
 
 class SktimeForecaster(_Adapter):
@@ -156,11 +172,10 @@ class SktimeForecaster(_Adapter):
         return bool(get_tag("requires-fh-in-fit", False)) if callable(get_tag) else False
 
     def _fit(self, y: np.ndarray) -> None:
-        self._y = pd.Series(y.astype(np.float64))
+        self._y = pd.Series(self._scaled(y))
         self._fitted = None if self._needs_fh() else self._fresh().fit(self._y)
 
     def _predict(self, h: int) -> np.ndarray:
         fh = np.arange(1, h + 1)
         est = self._fitted if self._fitted is not None else self._fresh().fit(self._y, fh=fh)
-        out = est.predict(fh=fh)
-        return np.asarray(out, dtype=np.float64).reshape(-1)
+        return self._unscaled(est.predict(fh=fh))

@@ -35,6 +35,22 @@ class Broken(Forecaster):
         return self._y[-1:]
 
 
+class UnitBound(Forecaster):
+    """Calls a series flat when its range is below an absolute 1e-6 (as statistical models once
+    did with an absolute tolerance): scale-equivariance breaks at small magnitudes."""
+
+    alias = "UnitBound"
+
+    def _fit(self, y):
+        self._y = y
+
+    def _predict(self, h):
+        y = self._y
+        if np.ptp(y) < 1e-6:
+            return np.full(h, y[-1])
+        return y[-1] + (y[-1] - y[0]) / (len(y) - 1) * np.arange(1, h + 1)
+
+
 FAST = {"MLP": {"steps": 60}, "LSTM": {"steps": 30}}
 
 
@@ -58,3 +74,9 @@ def test_custom_model_conforms_and_keeps_its_parameter():
 def test_check_catches_a_broken_model():
     with pytest.raises(Exception, match="Broken returned shape"):
         check_forecaster(Broken())
+
+
+def test_check_catches_a_model_that_depends_on_the_units():
+    with pytest.raises(AssertionError, match=r"UnitBound: the forecast of 1e-12 x a trend series is not"):
+        check_forecaster(UnitBound())
+    check_forecaster(UnitBound(), magnitudes=())  # everything else about it conforms

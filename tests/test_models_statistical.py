@@ -8,7 +8,7 @@ import pytest
 import metacompose.models.arima as ar
 from metacompose.errors import ForecastError, SeriesTooShortError
 from metacompose.models.arima import ARIMA
-from metacompose.models.statistical import ETS, Theta, SeasonalAdjustment, seasonality_test
+from metacompose.models.statistical import ETS, Theta, SeasonalAdjustment, _is_constant, seasonality_test, series_scale
 
 MODELS = (ARIMA, ETS, Theta)
 
@@ -240,3 +240,31 @@ def test_params_are_json_and_aliases_and_fallback(cls):
     rebuilt = cls(**params)
     y = seasonal_series(n=48, m=4)
     np.testing.assert_allclose(rebuilt.fit(y).predict(4), model.fit(y).predict(4))
+
+
+# -- scale-equivariance (issue 16) ------------------------------------------------------------------
+def test_series_scale_is_the_mean_absolute_value_and_one_for_zeros():
+    assert series_scale(np.array([-2.0, 4.0, 0.0])) == pytest.approx(2.0)
+    assert series_scale(np.zeros(5)) == 1.0
+    assert series_scale(np.full(4, 1e-300)) == pytest.approx(1e-300)
+    assert series_scale(np.array([1e308, -1e308])) == pytest.approx(1e308)  # no overflow to inf
+
+
+def test_constant_check_is_relative_to_the_magnitude():
+    y = seasonal_series(n=48)
+    for c in (1e-14, 1.0, 1e14):
+        assert not _is_constant(c * y)  # an absolute floor called every series below 1e-10 constant
+        assert _is_constant(np.full(10, 7.0 * c) + np.r_[0.0, 1e-12 * 7.0 * c, np.zeros(8)])
+    assert _is_constant(np.zeros(6))
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("c", [1e-14, 1e-9, 1e12])
+def test_forecasts_scale_with_the_data(cls, c):
+    """Issue 16: AirPassengers-like data x 1e-9 gave a negative ARIMA forecast, x 1e-14 the last value."""
+    y = seasonal_series(n=96)
+    fc = cls(season_length=12).fit(y).predict(12)
+    scaled = cls(season_length=12).fit(c * y).predict(12)
+    assert np.all(scaled > 0)
+    np.testing.assert_allclose(scaled / c, fc, rtol=1e-4)  # ETS: ~3e-6 from one-ulp data changes; unscaled: 1e-3 .. 1e2
+    assert np.ptp(scaled / c) > 0.1 * np.ptp(y[-12:])  # seasonal, not collapsed to the last value

@@ -8,7 +8,8 @@ M3/M4 sampling). Helpers here:
 * :func:`training_windows` cuts ``(input, target)`` pairs at the most recent origins of each
   series (the target always lies on observed points, the input may be padded);
 * :func:`forecast_inputs` builds the input window that ends at the last observation;
-* :func:`window_scale` gives the per-window scale (mean absolute value of the input part).
+* :func:`window_scale` gives the per-window scale (mean absolute value of the input part);
+* :func:`nonzero_rows` marks the windows that have such a scale (not all zeros).
 
 Everything is in the units of each series; the networks see ``window / scale``.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pad_left", "training_windows", "forecast_inputs", "window_scale"]
+__all__ = ["pad_left", "training_windows", "forecast_inputs", "window_scale", "nonzero_rows"]
 
 
 def pad_left(y: np.ndarray, length: int) -> np.ndarray:
@@ -114,3 +115,20 @@ def window_scale(X: np.ndarray) -> np.ndarray:
     """
     s = np.mean(np.abs(X), axis=1, keepdims=True)
     return np.where(s > 0, s, 1.0)
+
+
+def nonzero_rows(X: np.ndarray) -> np.ndarray:
+    """Rows of ``X`` with at least one non-zero value: the windows :func:`window_scale` can scale.
+
+    An all-zero input window has mean absolute value 0; its scale 1 from :func:`window_scale`
+    is an absolute number, not one in the units of the series, so the global models keep
+    such windows out of training and forecast them as 0 (scale-equivariance,
+    :mod:`metacompose.models.neural`).
+
+    Args:
+        X: input windows ``(N, L)``.
+
+    Returns:
+        bool array ``(N,)``.
+    """
+    return np.any(X != 0, axis=1)

@@ -1,7 +1,10 @@
 """Automatic ARIMA on statsmodels: KPSS differencing, a CSS order search by AICc, an exact MLE refit.
 
-The seasonal treatment (90% ACF test, classical decomposition) is the one shared with ETS
-and Theta, in :mod:`metacompose.models.statistical`.
+The seasonal treatment (90% ACF test, classical decomposition) and the scaling are the ones
+shared with ETS and Theta, in :mod:`metacompose.models.statistical`: everything below runs
+on the series rescaled to a mean absolute value of 1000 and the forecasts are scaled back, so
+the CSS and maximum-likelihood optimisers' absolute tolerances, and the constant checks,
+mean the same at every magnitude (forecasting ``c * y`` gives ``c * forecast(y)``).
 """
 
 from __future__ import annotations
@@ -127,6 +130,9 @@ class ARIMA(_Adjusted):
 
     A fast variant of ``auto.arima`` with ``approximation=TRUE`` (Hyndman & Khandakar 2008):
 
+    0. Scale: the series is rescaled to a mean absolute value of 1000
+       (:data:`~metacompose.models.statistical.FIT_MAGNITUDE`); the forecasts are scaled
+       back at the end (scale-equivariance, module docstring).
     1. Seasonality: the shared 90% ACF test and classical decomposition (module docstring),
        instead of seasonal ARIMA terms.
     2. ``d`` in ``0..max_d``: repeated KPSS tests at 5% (statsmodels ``kpss``, lags
@@ -143,7 +149,7 @@ class ARIMA(_Adjusted):
     4. The winner is refitted once by exact Gaussian maximum likelihood (statsmodels
        ``ARIMA(w, order=(p, 0, q), trend="c" or "n").fit(method="statespace")``: Kalman
        filter, L-BFGS from the CSS estimates, stationarity and invertibility enforced);
-       its forecasts are integrated ``d`` times and re-seasonalised.
+       its forecasts are integrated ``d`` times, re-seasonalised and multiplied by the scale.
 
     Args:
         season_length: seasonal period ``m``.

@@ -9,6 +9,14 @@ series of any units; the loss is the mean absolute error on these scaled values.
 network forecasts the change from the last input value, so an untrained network is close to
 the Naive forecast.
 
+The scaling makes the forecasts scale-equivariant: forecasting ``c * y`` gives
+``c * forecast(y)`` (up to float rounding) at every magnitude, since the network only ever
+sees ``window / scale``. A window whose input part is all zeros has no scale, so it cannot
+be expressed in these units: such windows are left out of training (dividing them by an
+absolute 1 would mix units: a target of ``1e12`` would become ``1e12`` scaled units) and a
+series whose last input window is all zeros is forecast as 0, the only answer that is
+scale-equivariant (``f(c * 0) = f(0)`` must equal ``c * f(0)`` for every ``c``).
+
 Training is mini-batch, on CPU, for a fixed number of steps, and deterministic given
 ``random_state``: the weights and the batches are drawn from a local ``torch.Generator``
 (torch's global random state is left as it was). The networks are in
@@ -25,7 +33,7 @@ import torch
 from torch import nn
 
 from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
-from metacompose.models._windows import forecast_inputs, training_windows, window_scale
+from metacompose.models._windows import forecast_inputs, nonzero_rows, training_windows, window_scale
 from metacompose.models.base import PanelForecaster
 from metacompose.models.networks import LSTMNet, MLPNet
 from metacompose.models.training import LOSSES, check_optimizer, init_parameters, make_optimizer, train_network
@@ -99,8 +107,12 @@ class _GlobalNeural(PanelForecaster):
         """Train a network for horizon ``h`` on the stored panel and cache its forecasts."""
         L = self.window_length(h)
         X, Y = training_windows(self._ys, L, h, self.windows_per_series, min_input=self.min_length)
+        keep = nonzero_rows(X)  # all-zero inputs have no scale: see the module docstring
+        X, Y = X[keep], Y[keep]
         Xf, ok = forecast_inputs(self._ys, L, self.min_length)
         out = np.full((len(self._ys), h), np.nan)
+        out[ok & ~nonzero_rows(Xf)] = 0.0  # an all-zero input window is forecast as 0
+        ok &= nonzero_rows(Xf)
         if X.shape[0] == 0 or not ok.any():
             self._forecasts[h] = out
             return
@@ -137,7 +149,8 @@ class MLP(_GlobalNeural):
     trained on windows from all series of the panel (the ``windows_per_series`` most recent
     ones of each), with Adam, mini-batches and a linearly decaying learning rate. Series
     shorter than ``L + h`` are left-padded with their first value; a series with fewer than
-    3 points gets a NaN row.
+    3 points gets a NaN row; one whose last ``L`` values are all zero is forecast as 0
+    (all-zero windows have no scale, module docstring).
 
     Args:
         season_length: seasonal period ``m``; enters the default input length.
