@@ -6,7 +6,6 @@ test checks that the catalogue and those files name the same tests.
 """
 
 import ast
-import json
 import re
 import warnings
 from pathlib import Path
@@ -15,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metacompose import Composer, FileFormatError, ForecastCube, InputError, NotFittedError, SeriesTooShortError
+from metacompose import Composer, InputError, NotFittedError, SeriesTooShortError
 from metacompose.cli import main
 from metacompose.data import validate_frame
 from metacompose.metrics import mase, mase_scale, smape
-from tests.conftest import make_frame, replace_npz_arrays
+from tests.conftest import make_frame
 
 CHEAP = ["Naive", "SeasonalNaive"]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_input.md"
@@ -341,114 +340,6 @@ def test_bad_season_length(m):
 def test_predict_before_fit():
     with pytest.raises(NotFittedError, match="before predict"):
         Composer(models=CHEAP, horizon=3).predict()
-
-
-# --- saved files ---------------------------------------------------------------------------------
-def test_corrupted_cube_file(saved_cube):
-    saved_cube.with_suffix(".npz").write_bytes(b"\x00garbage" * 50)
-    with pytest.raises(FileFormatError, match="corrupted or not a cube"):
-        ForecastCube.load(saved_cube)
-
-
-def test_truncated_cube_file(saved_cube):
-    npz = saved_cube.with_suffix(".npz")
-    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
-    with pytest.raises(FileFormatError, match="corrupted or not a cube"):
-        ForecastCube.load(saved_cube)
-
-
-def test_corrupted_cube_header(saved_cube):
-    hdr = saved_cube.with_suffix(".json")
-    hdr.write_text(hdr.read_text()[:40])
-    with pytest.raises(FileFormatError, match="is not valid JSON"):
-        ForecastCube.load(saved_cube)
-
-
-def test_foreign_json_file(saved_cube):
-    saved_cube.with_suffix(".json").write_text(json.dumps({"name": "something else"}))
-    with pytest.raises(FileFormatError, match="not a metacompose cube"):
-        ForecastCube.load(saved_cube)
-
-
-def test_cube_from_a_newer_version(saved_cube):
-    hdr = saved_cube.with_suffix(".json")
-    hdr.write_text(hdr.read_text().replace('"version": 1', '"version": 99'))
-    with pytest.raises(FileFormatError, match="version 99 is newer.*upgrade metacompose"):
-        ForecastCube.load(saved_cube)
-
-
-def test_cube_with_arrays_of_the_wrong_shape(saved_cube):
-    npz = saved_cube.with_suffix(".npz")
-    with np.load(npz) as z:
-        short = z["scales"][:1]
-    replace_npz_arrays(npz, scales=short)
-    with pytest.raises(FileFormatError, match="scales has shape"):
-        ForecastCube.load(saved_cube)
-
-
-def test_cube_holding_a_pickled_object_array(saved_cube):
-    replace_npz_arrays(saved_cube.with_suffix(".npz"), scales=np.array([{"a": 1}, None, 3], dtype=object))
-    with pytest.raises(FileFormatError, match="corrupted or not a cube"):
-        ForecastCube.load(saved_cube)
-
-
-def test_missing_saved_file(saved_cube):
-    saved_cube.with_suffix(".npz").unlink()
-    with pytest.raises(FileNotFoundError):
-        ForecastCube.load(saved_cube)
-
-
-def test_composer_from_a_newer_version(tmp_path):
-    fit(make_frame()).save(tmp_path / "comp")
-    hdr = tmp_path / "comp" / "composer.json"
-    hdr.write_text(hdr.read_text().replace('"version": 1', '"version": 7'))
-    with pytest.raises(FileFormatError, match="composer format version 7 is newer"):
-        Composer.load(tmp_path / "comp")
-
-
-def test_agent_from_a_newer_version(tmp_path):
-    from metacompose.agents import EqualWeights, load_agent
-
-    path = EqualWeights().save(tmp_path / "agent")
-    path.write_text(path.read_text().replace('"version": 1', '"version": 5'))
-    with pytest.raises(FileFormatError, match="version 5 is newer"):
-        load_agent(tmp_path / "agent")
-
-
-# --- files given to the command line -------------------------------------------------------------
-def cli(tmp_path, name, *extra):
-    return main(["forecast", str(tmp_path / name), "-H", "4", "-m", "4", "--models", *CHEAP, "--agent", "equal",
-                 "--out", str(tmp_path / "fc.csv"), "--no-progress", *extra])
-
-
-def test_unsupported_file_type(tmp_path, capsys):
-    (tmp_path / "d.xlsx").write_bytes(b"PK\x03\x04")
-    assert cli(tmp_path, "d.xlsx") == 2
-    assert capsys.readouterr().err.startswith("error: unsupported file type '.xlsx'")
-
-
-def test_missing_input_file(tmp_path, capsys):
-    assert cli(tmp_path, "nope.csv") == 2
-    assert capsys.readouterr().err.startswith("error: no such file")
-
-
-def test_unreadable_input_file(tmp_path, capsys):
-    (tmp_path / "bin.csv").write_bytes(bytes(range(256)) * 4)
-    assert cli(tmp_path, "bin.csv") == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "Traceback" not in err
-
-
-def test_parquet_input(tmp_path):
-    make_frame().to_parquet(tmp_path / "d.parquet")
-    assert cli(tmp_path, "d.parquet") == 0
-    assert len(pd.read_csv(tmp_path / "fc.csv")) == 16
-
-
-def test_file_with_other_column_names(tmp_path):
-    make_frame().rename(columns={"ds": "date", "y": "sales"}).to_csv(tmp_path / "d.csv", index=False)
-    assert cli(tmp_path, "d.csv", "--time-col", "date", "--target-col", "sales") == 0
-    assert "date" in pd.read_csv(tmp_path / "fc.csv").columns
 
 
 # --- the catalogue itself ------------------------------------------------------------------------

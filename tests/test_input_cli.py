@@ -323,6 +323,43 @@ def test_loaded_composer_keeps_the_inferred_season_length(tmp_path):
     pd.testing.assert_frame_equal(loaded.predict(), comp.predict())
 
 
+# --- files given to the command line -------------------------------------------------------------
+def cli_file(tmp_path, name, *extra):
+    """Run ``metacompose forecast`` on the file ``tmp_path / name`` with the cheap pool."""
+    return main(["forecast", str(tmp_path / name), "-H", "4", "-m", "4", "--models", *CHEAP, "--agent", "equal",
+                 "--out", str(tmp_path / "fc.csv"), "--no-progress", *extra])
+
+
+def test_unsupported_file_type(tmp_path, capsys):
+    (tmp_path / "d.xlsx").write_bytes(b"PK\x03\x04")
+    assert cli_file(tmp_path, "d.xlsx") == 2
+    assert capsys.readouterr().err.startswith("error: unsupported file type '.xlsx'")
+
+
+def test_missing_input_file(tmp_path, capsys):
+    assert cli_file(tmp_path, "nope.csv") == 2
+    assert capsys.readouterr().err.startswith("error: no such file")
+
+
+def test_unreadable_input_file(tmp_path, capsys):
+    (tmp_path / "bin.csv").write_bytes(bytes(range(256)) * 4)
+    assert cli_file(tmp_path, "bin.csv") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_parquet_input(tmp_path):
+    make_frame().to_parquet(tmp_path / "d.parquet")
+    assert cli_file(tmp_path, "d.parquet") == 0
+    assert len(pd.read_csv(tmp_path / "fc.csv")) == 16
+
+
+def test_file_with_other_column_names(tmp_path):
+    make_frame().rename(columns={"ds": "date", "y": "sales"}).to_csv(tmp_path / "d.csv", index=False)
+    assert cli_file(tmp_path, "d.csv", "--time-col", "date", "--target-col", "sales") == 0
+    assert "date" in pd.read_csv(tmp_path / "fc.csv").columns
+
+
 # --- interrupts ----------------------------------------------------------------------------------
 def interrupt(*args, **kwargs):
     raise KeyboardInterrupt
