@@ -181,7 +181,7 @@ def plan_budget(models: Sequence[Forecaster], ys: Sequence[np.ndarray], horizon:
     seconds = member_budget(S, n_origins, time_budget)
     fits = max(1, S * n_origins)
     rows = _pilot_rows(np.array([len(y) for y in ys]))
-    limit = max(1.0, 5.0 * seconds / fits)  # a pilot fit this slow puts the member far over its budget
+    limit = max(10.0, 5.0 * seconds / fits)  # wall seconds: a pilot fit this slow is far over its budget
     plan = BudgetPlan(seconds=seconds, kept=[], panel_seconds=seconds / n_origins)
     for model in models:
         if isinstance(model, PanelForecaster):
