@@ -17,8 +17,11 @@ from typing import Any
 
 from metacompose.agents.base import AGENT_FORMAT, AGENT_REGISTRY, AGENT_VERSION, CompositionAgent
 from metacompose.agents.baselines import BestSingle, EqualWeights, InverseError, Median
+from metacompose.agents.bayes import BMA, BayesianSelection, MAPSelection
 from metacompose.agents.fforma import FFORMA
+from metacompose.agents.global_weights import GlobalWeights
 from metacompose.agents.ppo import PPOAgent
+from metacompose.agents.simple import DropWorst, TrimmedMean
 from metacompose.errors import InputError, UnknownModelError
 
 AGENTS: dict[str, type[CompositionAgent]] = AGENT_REGISTRY
@@ -26,7 +29,10 @@ AGENTS: dict[str, type[CompositionAgent]] = AGENT_REGISTRY
 (and any ``CompositionAgent`` subclass with a ``name`` defined after them)."""
 
 _ALIASES = {"best_single": "best", "bestsingle": "best", "mean": "equal", "equal_weights": "equal",
-            "inverse": "inverse_error", "inverseerror": "inverse_error"}
+            "inverse": "inverse_error", "inverseerror": "inverse_error", "trimmed": "trimmed_mean",
+            "trimmedmean": "trimmed_mean", "dropworst": "drop_worst", "global": "global_weights",
+            "globalweights": "global_weights", "bayesian": "bayes", "bayesian_selection": "bayes",
+            "bayesian_model_averaging": "bma", "map_selection": "map"}
 
 
 def get_agent(name: str | CompositionAgent, **kwargs: Any) -> CompositionAgent:
@@ -91,5 +97,6 @@ def load_agent(path: str | Path) -> CompositionAgent:
 
 __all__ = [
     "AGENTS", "AGENT_FORMAT", "AGENT_VERSION", "CompositionAgent", "PPOAgent", "EqualWeights", "Median",
-    "BestSingle", "InverseError", "FFORMA", "get_agent", "check_agent_kwargs", "load_agent",
+    "BestSingle", "InverseError", "FFORMA", "TrimmedMean", "DropWorst", "GlobalWeights", "BayesianSelection", "BMA",
+    "MAPSelection", "get_agent", "check_agent_kwargs", "load_agent",
 ]

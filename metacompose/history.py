@@ -23,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from metacompose.cube import ForecastCube
+from metacompose.metrics import check_metric, smape_points
 
 
 def origin_scales(cube: ForecastCube, s: int, ks: np.ndarray) -> np.ndarray:
@@ -60,17 +61,20 @@ def cutoffs(cube: ForecastCube, s: int) -> np.ndarray:
     return cut
 
 
-def known_error_sums(cube: ForecastCube, s: int, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sums and counts ``(K, O, M)`` of the absolute errors known at each origin of ``ks``.
+def known_error_sums(cube: ForecastCube, s: int, ks: np.ndarray, metric: str = "mase") -> tuple[np.ndarray, np.ndarray]:
+    """Sums and counts ``(K, O, M)`` of the pointwise errors known at each origin of ``ks``.
 
     Entry ``[i, k', m]`` covers the steps ``j`` of model ``m``'s forecast made at origin
     ``k'`` whose target position ``origins[s, k'] + j`` is before ``cutoffs(cube, s)[ks[i]]``
-    and whose actual and forecast are finite. Errors are in the units of the series.
+    and whose actual and forecast are finite. Errors are absolute errors in the units of the
+    series for ``metric="mase"`` (to be scaled), pointwise sMAPE in percent
+    (:func:`metacompose.metrics.smape_points`) for ``"smape"``.
     """
     H = cube.shape[3]
     org = cube.origins[s].astype(np.int64)                            # (O,)
     pos = org[:, None] + np.arange(H)[None, :]                        # (O, H) target positions
-    err = np.abs(cube.actuals[s].astype(np.float64)[:, None, :] - cube.forecasts[s].astype(np.float64))
+    y, f = cube.actuals[s].astype(np.float64)[:, None, :], cube.forecasts[s].astype(np.float64)
+    err = np.abs(y - f) if metric == "mase" else np.where(np.isfinite(f) & np.isfinite(y), smape_points(y, f), np.nan)
     cut = cutoffs(cube, s)
     known = (org[None, :, None] >= 0) & (pos[None, :, :] < cut[ks][:, None, None])      # (K, O, H)
     ok = known[:, :, None, :] & np.isfinite(err)[None]                # (K, O, M, H)
@@ -85,10 +89,11 @@ def summarise_errors(sums: np.ndarray, counts: np.ndarray, history: int | None,
     Args:
         sums, counts: ``(K, O, M)``.
         history: how many of the most recent past origins with known steps to use (None: all).
-        scale: ``(K,)`` MASE scales of the origins.
+        scale: ``(K,)`` MASE scales of the origins (ones for errors already scale-free, e.g. sMAPE).
 
     Returns:
-        ``(errors (K, M) in MASE units, NaN where nothing is known; origins used (K,))``.
+        ``(errors (K, M) in MASE units (the sums' units over ``scale``), NaN where nothing is
+        known; origins used (K,))``.
     """
     has = counts.sum(axis=2) > 0                                       # (K, O)
     if history is not None:
@@ -130,26 +135,34 @@ def past_errors(cube: ForecastCube, s: int, k: int, history: int | None = None) 
     return e[0], int(n[0])
 
 
-def past_error_table(cube: ForecastCube, history: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`past_errors` of every origin of every series.
+def past_error_table(cube: ForecastCube, history: int | None = None,
+                     metric: str = "mase") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`past_errors` of every origin of every series, in MASE or sMAPE.
 
     Args:
         cube: the forecast cube.
         history: as in :func:`past_errors` (``None``: all past origins).
+        metric: ``"mase"`` (mean absolute error in MASE units of ``origin_scales[s, k]``) or
+            ``"smape"`` (mean pointwise sMAPE, percent, M3/M4 definition).
 
     Returns:
-        ``(errors, n)``: float64 ``(S, O, M)`` mean absolute error of each model in MASE units
-        of ``origin_scales[s, k]``, known at origin ``k`` (NaN where nothing is known yet or the
-        origin does not exist), and int ``(S, O)``, the number of past origins that contributed.
+        ``(errors, n)``: float64 ``(S, O, M)`` mean error of each model known at origin ``k``
+        (NaN where nothing is known yet or the origin does not exist), and int ``(S, O)``, the
+        number of past origins that contributed.
+
+    Raises:
+        InputError: unknown ``metric``.
     """
+    metric = check_metric(metric)
     S, O, M, _ = cube.shape
     errors = np.full((S, O, M), np.nan)
     n = np.zeros((S, O), dtype=np.int64)
     for s in range(S):
         ks = existing_origins(cube, s)
         if ks.shape[0]:
-            sums, counts = known_error_sums(cube, s, ks)
-            errors[s, ks], n[s, ks] = summarise_errors(sums, counts, history, origin_scales(cube, s, ks))
+            sums, counts = known_error_sums(cube, s, ks, metric)
+            scale = origin_scales(cube, s, ks) if metric == "mase" else np.ones(ks.shape[0])
+            errors[s, ks], n[s, ks] = summarise_errors(sums, counts, history, scale)
     return errors, n
 
 
