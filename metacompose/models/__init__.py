@@ -11,12 +11,13 @@ from typing import Any
 from metacompose.errors import InputError, UnknownModelError
 from metacompose.models.base import Forecaster, PanelForecaster, check_horizon, check_series
 from metacompose.models.naive import Drift, Naive, SeasonalNaive
+from metacompose.models.nbeats import NBEATS
 from metacompose.models.neural import LSTM, MLP
 from metacompose.models.arima import ARIMA
 from metacompose.models.statistical import ETS, Theta
 
 REGISTRY: dict[str, type[Forecaster]] = {
-    cls.alias: cls for cls in (Naive, SeasonalNaive, Drift, ARIMA, ETS, Theta, MLP, LSTM)
+    cls.alias: cls for cls in (Naive, SeasonalNaive, Drift, ARIMA, ETS, Theta, MLP, LSTM, NBEATS)
 }
 
 DEFAULT_POOL: tuple[str, ...] = ("ARIMA", "ETS", "Theta", "MLP", "LSTM", "SeasonalNaive", "Drift")
@@ -60,6 +61,6 @@ def build_pool(models, season_length: int) -> list[Forecaster]:
 
 
 __all__ = [
-    "ARIMA", "Drift", "ETS", "LSTM", "MLP", "Naive", "SeasonalNaive", "Theta", "Forecaster", "PanelForecaster",
+    "ARIMA", "Drift", "ETS", "LSTM", "MLP", "NBEATS", "Naive", "SeasonalNaive", "Theta", "Forecaster", "PanelForecaster",
     "REGISTRY", "DEFAULT_POOL", "get_model", "build_pool", "check_horizon", "check_series",
 ]

@@ -23,8 +23,8 @@ from metacompose.errors import InputError
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "learned")
 LOSSES: tuple[str, ...] = ("mae", "smape")
 
-__all__ = ["OPTIMIZERS", "LOSSES", "TrainingBudget", "check_optimizer", "make_optimizer", "train_network",
-           "init_parameters", "training_budget"]
+__all__ = ["OPTIMIZERS", "LOSSES", "TrainingBudget", "check_optimizer", "current_training_budget", "make_optimizer",
+           "train_network", "init_parameters", "training_budget"]
 
 
 class TrainingBudget:
@@ -43,6 +43,12 @@ class TrainingBudget:
 
 
 _BUDGET: ContextVar[TrainingBudget | None] = ContextVar("metacompose_training_budget", default=None)
+
+
+def current_training_budget() -> TrainingBudget | None:
+    """The :class:`TrainingBudget` of the innermost :func:`training_budget` block around the caller
+    (None outside any), for trainers that split it among several networks (e.g. an ensemble)."""
+    return _BUDGET.get()
 
 
 @contextmanager
