@@ -205,3 +205,33 @@ class PanelForecaster(Forecaster):
             raise ForecastError(f"{self.alias} returned shape {out.shape}, expected ({self._n_series}, {h})")
         out[~np.all(np.isfinite(out), axis=1)] = np.nan
         return out
+
+
+class HorizonPanelForecaster(PanelForecaster):
+    """A panel forecaster whose training depends on the horizon: it stores the panel at ``fit_panel``
+    and trains once per horizon, at ``fit_panel`` when ``self.horizon`` is set, else lazily at the
+    first ``predict_panel(h)`` (a shorter ``h`` than ``self.horizon`` reuses that training).
+
+    Subclasses (the global networks: MLP, LSTM, NBEATS) set ``self.horizon`` (int or None) and
+    write ``_train(h)``, which stores the ``(S, h)`` forecasts in ``self._forecasts[h]``, and
+    may write ``_reset()`` to clear their other per-fit state.
+    """
+
+    def _reset(self) -> None:
+        """Clear per-fit state besides the stored series and forecasts (nothing by default)."""
+
+    def _train(self, h: int) -> None:
+        raise NotImplementedError
+
+    def _fit_panel(self, ys: list[np.ndarray]) -> None:
+        self._ys = [np.asarray(y, dtype=np.float64).copy() for y in ys]
+        self._forecasts: dict[int, np.ndarray] = {}
+        self._reset()
+        if self.horizon is not None:
+            self._train(self.horizon)
+
+    def _predict_panel(self, h: int) -> np.ndarray:
+        base = self.horizon if self.horizon is not None and h <= self.horizon else h
+        if base not in self._forecasts:
+            self._train(base)
+        return self._forecasts[base][:, :h].copy()

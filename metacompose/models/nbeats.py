@@ -49,7 +49,7 @@ from torch import nn
 from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
 from metacompose.errors import InputError
 from metacompose.models._windows import forecast_inputs, nonzero_rows, training_windows, window_scale
-from metacompose.models.base import PanelForecaster
+from metacompose.models.base import HorizonPanelForecaster
 from metacompose.models.nbeats_network import (NBeatsBlock, NBeatsNet, build_network, fourier_basis,
                                                fourier_frequencies, trend_basis)
 from metacompose.models.training import (check_optimizer, current_training_budget, init_parameters, make_optimizer,
@@ -145,7 +145,7 @@ def _nonempty_list(value, name: str) -> list:
     return list(value)
 
 
-class NBEATS(PanelForecaster):
+class NBEATS(HorizonPanelForecaster):
     """Global N-BEATS forecaster (Oreshkin et al. 2020): an ensemble of doubly residual networks.
 
     Each member is trained on windows of all series of the panel (the ``history * h`` most
@@ -231,18 +231,6 @@ class NBEATS(PanelForecaster):
         return [(max(2, k * h if cap is None else min(k * h, cap)), loss, seed)
                 for k, loss, seed in ensemble_members(self.lookbacks, self.losses, self.ensemble_size,
                                                       self.random_state)]
-
-    def _fit_panel(self, ys: list[np.ndarray]) -> None:
-        self._ys = [np.asarray(y, dtype=np.float64).copy() for y in ys]
-        self._forecasts: dict[int, np.ndarray] = {}
-        if self.horizon is not None:
-            self._train(self.horizon)
-
-    def _predict_panel(self, h: int) -> np.ndarray:
-        base = self.horizon if self.horizon is not None and h <= self.horizon else h
-        if base not in self._forecasts:
-            self._train(base)
-        return self._forecasts[base][:, :h].copy()
 
     def _train(self, h: int) -> None:
         """Train every member for horizon ``h`` and cache the median of their forecasts ``(S, h)``.

@@ -34,14 +34,14 @@ from torch import nn
 
 from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
 from metacompose.models._windows import forecast_inputs, nonzero_rows, training_windows, window_scale
-from metacompose.models.base import PanelForecaster
+from metacompose.models.base import HorizonPanelForecaster
 from metacompose.models.networks import LSTMNet, MLPNet
 from metacompose.models.training import LOSSES, check_optimizer, init_parameters, make_optimizer, train_network
 
 __all__ = ["MLP", "LSTM"]
 
 
-class _GlobalNeural(PanelForecaster):
+class _GlobalNeural(HorizonPanelForecaster):
     """Shared machinery of :class:`MLP` and :class:`LSTM` (see :class:`MLP` for the arguments)."""
 
     fallback = "SeasonalNaive"
@@ -90,18 +90,8 @@ class _GlobalNeural(PanelForecaster):
             L = min(L, max(h, int(np.median(lengths)) - h))
         return max(L, 2)
 
-    def _fit_panel(self, ys: list[np.ndarray]) -> None:
-        self._ys = [np.asarray(y, dtype=np.float64).copy() for y in ys]
-        self._forecasts: dict[int, np.ndarray] = {}
+    def _reset(self) -> None:
         self._nets: dict[int, nn.Module] = {}
-        if self.horizon is not None:
-            self._train(self.horizon)
-
-    def _predict_panel(self, h: int) -> np.ndarray:
-        base = self.horizon if self.horizon is not None and h <= self.horizon else h
-        if base not in self._forecasts:
-            self._train(base)
-        return self._forecasts[base][:, :h].copy()
 
     def _train(self, h: int) -> None:
         """Train a network for horizon ``h`` on the stored panel and cache its forecasts."""
