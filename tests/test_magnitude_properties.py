@@ -83,8 +83,9 @@ def magnitudes(draw):
     return 10.0**k, draw(st.integers(int(lo), int(hi)))
 
 
-# no shrinking: shrinking a failing panel of composer fits takes minutes; the example is printed as drawn
-SETTINGS = settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+# no shrinking (a failing panel of composer fits takes minutes to shrink; the example is printed as drawn);
+# derandomized, so CI runs the same examples every time (150 random examples passed when this was written)
+SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate])
 
 
 @SETTINGS
