@@ -22,8 +22,10 @@ from metacompose.evaluate import comparison_table, test_matrix, weight_diversity
 from metacompose.errors import InputError
 from metacompose.plots import write_composer_plots
 
-BASELINES = ("equal", "median", "best", "inverse_error", "fforma")
-"""The baseline composers scored next to the agent, on the same cube."""
+BASELINES = ("equal", "median", "trimmed_mean", "drop_worst", "best", "inverse_error", "global_weights", "bma", "map",
+             "fforma")
+"""The baseline composers scored next to the agent, on the same cube (``metacompose.agents``: the
+simple schemes, the global-weights and Bayesian baselines, FFORMA)."""
 
 
 def run_m3(
