@@ -132,3 +132,32 @@ def nonzero_rows(X: np.ndarray) -> np.ndarray:
         bool array ``(N,)``.
     """
     return np.any(X != 0, axis=1)
+
+
+def panel_windows(ys: list[np.ndarray], input_length: int, h: int, per_series: int,
+                  min_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Everything a global network needs from a panel: training windows, forecast inputs, and the rows it cannot scale.
+
+    All-zero input windows have no scale (:func:`nonzero_rows`): they are left out of training,
+    and a series whose last input window is all zeros is forecast as 0 (the only
+    scale-equivariant answer), not by the network.
+
+    Args:
+        ys: series, each float64 ``(t_i,)``; input_length: ``L``; h: horizon;
+        per_series: at most this many (the most recent) training windows per series;
+        min_length: fewest observed points of an input window, and of a series to forecast.
+
+    Returns:
+        ``(X, Y, Xf, ok, out)``: training windows float64 ``(N, L)`` and ``(N, h)`` (all-zero
+        inputs removed); forecast inputs ``(S, L)``; bool ``(S,)``, the series the network
+        forecasts; float64 ``(S, h)``, the forecasts decided without it (0 for an all-zero last
+        window, NaN elsewhere, to be filled where ``ok``). All in the units of each series.
+    """
+    X, Y = training_windows(ys, input_length, h, per_series, min_input=min_length)
+    keep = nonzero_rows(X)
+    Xf, ok = forecast_inputs(ys, input_length, min_length)
+    out = np.full((len(ys), h), np.nan)
+    zero = ok & ~nonzero_rows(Xf)
+    out[zero] = 0.0
+    return X[keep], Y[keep], Xf, ok & ~zero, out
+

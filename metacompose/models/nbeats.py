@@ -48,7 +48,7 @@ from torch import nn
 
 from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
 from metacompose.errors import InputError
-from metacompose.models._windows import forecast_inputs, nonzero_rows, training_windows, window_scale
+from metacompose.models._windows import panel_windows, window_scale
 from metacompose.models.base import HorizonPanelForecaster
 from metacompose.models.nbeats_network import (NBeatsBlock, NBeatsNet, build_network, fourier_basis,
                                                fourier_frequencies, trend_basis)
@@ -274,13 +274,8 @@ class NBEATS(HorizonPanelForecaster):
             series it cannot forecast (too short, or no training window at all); the optimizer
             steps asked (0 without training).
         """
-        X, Y = training_windows(self._ys, L, h, max(1, int(round(self.history * h))), min_input=self.min_length)
-        keep = nonzero_rows(X)  # all-zero inputs have no scale (metacompose.models.neural)
-        X, Y = X[keep], Y[keep]
-        Xf, ok = forecast_inputs(self._ys, L, self.min_length)
-        out = np.full((len(self._ys), h), np.nan)
-        out[ok & ~nonzero_rows(Xf)] = 0.0  # an all-zero input window is forecast as 0
-        ok &= nonzero_rows(Xf)
+        # all-zero inputs have no scale: left out of training, forecast as 0 (metacompose.models.neural)
+        X, Y, Xf, ok, out = panel_windows(self._ys, L, h, max(1, int(round(self.history * h))), self.min_length)
         if X.shape[0] == 0 or not ok.any():
             return out, 0
         n = X.shape[0]

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
-from metacompose.models._windows import forecast_inputs, nonzero_rows, training_windows, window_scale
+from metacompose.models._windows import panel_windows, window_scale
 from metacompose.models.base import HorizonPanelForecaster
 from metacompose.models.networks import LSTMNet, MLPNet
 from metacompose.models.training import LOSSES, check_optimizer, init_parameters, make_optimizer, train_network
@@ -96,13 +96,8 @@ class _GlobalNeural(HorizonPanelForecaster):
     def _train(self, h: int) -> None:
         """Train a network for horizon ``h`` on the stored panel and cache its forecasts."""
         L = self.window_length(h)
-        X, Y = training_windows(self._ys, L, h, self.windows_per_series, min_input=self.min_length)
-        keep = nonzero_rows(X)  # all-zero inputs have no scale: see the module docstring
-        X, Y = X[keep], Y[keep]
-        Xf, ok = forecast_inputs(self._ys, L, self.min_length)
-        out = np.full((len(self._ys), h), np.nan)
-        out[ok & ~nonzero_rows(Xf)] = 0.0  # an all-zero input window is forecast as 0
-        ok &= nonzero_rows(Xf)
+        # all-zero inputs have no scale: left out of training, forecast as 0 (see the module docstring)
+        X, Y, Xf, ok, out = panel_windows(self._ys, L, h, self.windows_per_series, self.min_length)
         if X.shape[0] == 0 or not ok.any():
             self._forecasts[h] = out
             return
