@@ -167,14 +167,18 @@ def _write_subset(comp: Composer, out: Path, subset: str, plots: bool, echo) -> 
         echo(f"wrote {len(written)} plots: " + ", ".join(str(p) for p in written))
 
 
-def pooled_results(results: pd.DataFrame) -> pd.DataFrame:
+def pooled_results(results: pd.DataFrame, columns: Sequence[str] = ("sMAPE", "MASE")) -> pd.DataFrame:
     """Point-weighted mean over subsets (weights: series x horizon) for methods present in every subset.
 
+    The one home of M3's "all" column; the benchmarks pool their own tables with it too.
+
     Args:
-        results: rows of :func:`run_m3`'s frame (rows of subset ``"all"`` are ignored).
+        results: rows with ``subset``, ``method``, ``n_series`` and ``columns`` (rows of subset
+            ``"all"`` are ignored), e.g. :func:`run_m3`'s frame.
+        columns: the scores to pool (NaN left out of a mean; NaN when a method has none).
 
     Returns:
-        one row per method: subset ``"all"``, method, sMAPE, MASE, n_series (summed).
+        one row per method: subset ``"all"``, method, the pooled ``columns``, n_series (summed).
     """
     r = results[results["subset"] != "all"].copy()
     r["points"] = r["n_series"] * r["subset"].map(lambda s: M3_SUBSETS[s][1])
@@ -182,6 +186,6 @@ def pooled_results(results: pd.DataFrame) -> pd.DataFrame:
     for method, g in r.groupby("method", sort=False):
         if g["subset"].nunique() == r["subset"].nunique():
             w = g["points"] / g["points"].sum()
-            rows.append({"subset": "all", "method": method, "sMAPE": float((g["sMAPE"] * w).sum()),
-                         "MASE": float((g["MASE"] * w).sum()), "n_series": int(g["n_series"].sum())})
+            rows.append({"subset": "all", "method": method, **{c: float((g[c] * w).sum(min_count=1)) for c in columns},
+                         "n_series": int(g["n_series"].sum())})
     return pd.DataFrame(rows)

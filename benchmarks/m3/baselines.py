@@ -49,6 +49,7 @@ from metacompose.agents import (BMA, BestSingle, DropWorst, EqualWeights, Global
 from metacompose.data import M3_SUBSETS, load_m3
 from metacompose.evaluate import score, test_matrix
 from metacompose.history import known_scales, validation_split
+from metacompose.m3_job import pooled_results
 from metacompose.pool_selection import select_pool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -116,13 +117,12 @@ def pool_table(cube, actual: np.ndarray, members: bool) -> pd.DataFrame:
 
 
 def pooled(tables: dict, pool: str) -> pd.DataFrame:
-    """Point-weighted mean (series x horizon) over the subsets of the ``pool`` tables, for rows in all of them."""
-    parts = [t[pool].assign(points=t["n_series"] * M3_SUBSETS[s][1]) for s, t in tables.items()]
-    common = set.intersection(*(set(p.index) for p in parts))
-    frame = pd.concat([p.loc[[i for i in p.index if i in common]] for p in parts]).rename_axis("method").reset_index()
-    w = frame["points"] / frame.groupby("method")["points"].transform("sum")
+    """Point-weighted mean (series x horizon) over the subsets of the ``pool`` tables, for rows in all of them
+    (:func:`metacompose.m3_job.pooled_results`)."""
+    rows = pd.concat([t[pool].assign(subset=s, n_series=t["n_series"]) for s, t in tables.items()])
+    rows = rows.rename_axis("method").reset_index()
     cols = ["sMAPE", "MASE", "val sMAPE", "val MASE"]
-    return frame[cols].mul(w, axis=0).assign(method=frame["method"]).groupby("method", sort=False).sum(min_count=1)
+    return pooled_results(rows, cols).set_index("method")[cols]
 
 
 def main(argv=None) -> dict:

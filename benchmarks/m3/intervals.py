@@ -41,6 +41,7 @@ from metacompose.data import M3_SUBSETS, load_m3
 from metacompose.errors import FileFormatError
 from metacompose.evaluate import test_matrix
 from metacompose.intervals import composed_intervals, validation_coverage
+from metacompose.m3_job import pooled_results
 from metacompose.metrics import coverage, msis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -218,17 +219,11 @@ def verdict(subset: str, table: pd.DataFrame) -> str:
 
 
 def pooled(tables: dict) -> pd.DataFrame:
-    """Point-weighted mean (series x horizon) over the subsets, for methods scored on every one."""
-    frames = []
-    for subset, t in tables.items():
-        frames.append(t.assign(points=t["n_series"] * M3_SUBSETS[subset][1], subset=subset))
-    allt = pd.concat(frames).rename_axis("method").reset_index()
-    allt = allt[allt.groupby("method")["subset"].transform("nunique") == len(tables)]
-    cols = [c for c in allt.columns if c.startswith(("cov", "MSIS"))]
-    w = allt["points"] / allt.groupby("method")["points"].transform("sum")
-    out = allt[cols].mul(w, axis=0).assign(method=allt["method"]).groupby("method", sort=False).sum()
-    out.insert(0, "n_series", allt.groupby("method", sort=False)["n_series"].sum())
-    return out
+    """Point-weighted mean (series x horizon) over the subsets, for methods scored on every one
+    (:func:`metacompose.m3_job.pooled_results`)."""
+    rows = pd.concat([t.assign(subset=s) for s, t in tables.items()]).rename_axis("method").reset_index()
+    cols = [c for c in rows.columns if c.startswith(("cov", "MSIS"))]
+    return pooled_results(rows, cols).set_index("method")[["n_series", *cols]]
 
 
 def main(argv=None) -> dict:
