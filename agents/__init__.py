@@ -1,4 +1,5 @@
-"""Composition agents: PPO (stable-baselines3) and the baselines, behind one interface.
+"""Composition agents: reinforcement learning (stable-baselines3's PPO, A2C, SAC, TD3, DDPG) and
+the baselines, behind one interface.
 
 Every agent has ``fit(cube) -> self``, ``weights(cube) -> (S, O, M)``,
 ``combine(cube) -> (S, O, H)``, ``save(path)`` and ``load(path)``::
@@ -6,6 +7,7 @@ Every agent has ``fit(cube) -> self``, ``weights(cube) -> (S, O, M)``,
     from metacompose.agents import get_agent
     agent = get_agent("ppo", total_timesteps=20_000).fit(cube)
     w = agent.weights(cube)[:, -1]        # weights at the final origin, (S, M)
+    sac = get_agent("sac").fit(cube)      # the same agent over SAC (also "a2c", "td3", "ddpg")
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from metacompose.agents.baselines import BestSingle, EqualWeights, InverseError,
 from metacompose.agents.bayes import BMA, BayesianSelection, MAPSelection
 from metacompose.agents.fforma import FFORMA
 from metacompose.agents.global_weights import GlobalWeights
-from metacompose.agents.ppo import PPOAgent
+from metacompose.agents.rl import RLAgent
+from metacompose.agents.rl_presets import RL_AGENTS, A2CAgent, DDPGAgent, PPOAgent, SACAgent, TD3Agent
 from metacompose.agents.simple import DropWorst, TrimmedMean
 from metacompose.errors import InputError, UnknownModelError
 
 AGENTS: dict[str, type[CompositionAgent]] = AGENT_REGISTRY
-"""Agent name -> class: ``ppo``, ``equal``, ``median``, ``best``, ``inverse_error``, ``fforma``
-(and any ``CompositionAgent`` subclass with a ``name`` defined after them)."""
+"""Agent name -> class: ``ppo``, ``a2c``, ``sac``, ``td3``, ``ddpg`` (reinforcement learning;
+``rl`` takes the algorithm as an argument), ``equal``, ``median``, ``best``, ``inverse_error``,
+``fforma``, ... (and any ``CompositionAgent`` subclass with a ``name`` defined after them)."""
 
 _ALIASES = {"best_single": "best", "bestsingle": "best", "mean": "equal", "equal_weights": "equal",
             "inverse": "inverse_error", "inverseerror": "inverse_error", "trimmed": "trimmed_mean",
@@ -39,8 +43,9 @@ def get_agent(name: str | CompositionAgent, **kwargs: Any) -> CompositionAgent:
     """Build an agent from its name (case-insensitive), or return an agent instance as is.
 
     Args:
-        name: a key of :data:`AGENTS` (``"ppo"``, ``"equal"``, ``"median"``, ``"best"``,
-            ``"inverse_error"``, ``"fforma"``; also ``"best_single"``, ``"inverse"``), or an agent.
+        name: a key of :data:`AGENTS` (``"ppo"``, ``"a2c"``, ``"sac"``, ``"td3"``, ``"ddpg"``,
+            ``"equal"``, ``"median"``, ``"best"``, ``"inverse_error"``, ``"fforma"``; also
+            ``"best_single"``, ``"inverse"``), or an agent.
         **kwargs: constructor arguments of the agent.
 
     Returns:
@@ -90,13 +95,25 @@ def check_agent_kwargs(cls: type[CompositionAgent], kwargs: dict[str, Any]) -> N
             raise InputError(f"agent {cls.name!r} has no argument {key!r}{hint} ({takes})")
 
 
+def is_rl_agent(name: Any) -> bool:
+    """Whether ``name`` (an agent name, alias or instance) is a reinforcement-learning agent
+    (:class:`~metacompose.agents.rl.RLAgent`: ``ppo``, ``a2c``, ``sac``, ``td3``, ``ddpg``, ``rl``)."""
+    if isinstance(name, CompositionAgent):
+        return isinstance(name, RLAgent)
+    if not isinstance(name, str):
+        return False
+    key = _ALIASES.get(name.lower(), name.lower())
+    return key in AGENTS and issubclass(AGENTS[key], RLAgent)
+
+
 def load_agent(path: str | Path) -> CompositionAgent:
     """Load any agent written by ``agent.save(path)`` (see :meth:`CompositionAgent.load`)."""
     return CompositionAgent.load(path)
 
 
 __all__ = [
-    "AGENTS", "AGENT_FORMAT", "AGENT_VERSION", "CompositionAgent", "PPOAgent", "EqualWeights", "Median",
+    "AGENTS", "AGENT_FORMAT", "AGENT_VERSION", "CompositionAgent", "RLAgent", "PPOAgent", "A2CAgent", "SACAgent",
+    "TD3Agent", "DDPGAgent", "RL_AGENTS", "is_rl_agent", "EqualWeights", "Median",
     "BestSingle", "InverseError", "FFORMA", "TrimmedMean", "DropWorst", "GlobalWeights", "BayesianSelection", "BMA",
     "MAPSelection", "get_agent", "check_agent_kwargs", "load_agent",
 ]

@@ -7,7 +7,9 @@ An agent turns a :class:`~metacompose.cube.ForecastCube` into weights over the p
   what it learns is kept in attributes with a trailing underscore (``models_``, ``policy_``);
 * ``weights(cube) -> (S, O, M)``: rows on the simplex, each computed only from what is
   known at its origin (:mod:`metacompose.history`);
-* ``combine(cube) -> (S, O, H)``: the composed forecasts (by default the weighted sum);
+* ``step_weights(cube) -> (S, O, H, M)``: the weights at each horizon step (by default the
+  same at every step);
+* ``combine(cube) -> (S, O, H)``: the composed forecasts (by default the step weights applied);
 * ``get_params()``: the constructor arguments, read from the constructor's signature (as
   scikit-learn's ``get_params`` and stable-baselines3's saved ``data`` do), so that
 * ``save(path)`` / ``load(path)`` can rebuild the agent through its constructor: a
@@ -131,8 +133,24 @@ class CompositionAgent(ABC):
             equal weights.
         """
 
+    def step_weights(self, cube: ForecastCube) -> np.ndarray:
+        """Weights of the ``M`` models at every step of the horizon, every origin, every series.
+
+        By default :meth:`weights` at every step; an agent that weighs each step on its own
+        (per-horizon actions, :class:`~metacompose.agents.global_weights.GlobalWeights` with
+        ``per_step``) overrides this and returns in :meth:`weights` the mean over the steps.
+
+        Args:
+            cube: the forecast cube.
+
+        Returns:
+            float64 ``(S, O, H, M)``, every row on the simplex (a read-only broadcast view by default).
+        """
+        S, O, M, H = cube.shape
+        return np.broadcast_to(np.asarray(self.weights(cube), dtype=np.float64)[:, :, None, :], (S, O, H, M))
+
     def combine(self, cube: ForecastCube) -> np.ndarray:
-        """Composed forecasts, by default ``weights(cube)`` applied to ``cube.forecasts``.
+        """Composed forecasts, by default ``step_weights(cube)`` applied to ``cube.forecasts``.
 
         Args:
             cube: the forecast cube.
@@ -141,7 +159,7 @@ class CompositionAgent(ABC):
             float64 ``(S, O, H)``; NaN where the origin does not exist.
         """
         check_cube(cube)
-        return weighted_forecasts(self.weights(cube), cube.forecasts)
+        return weighted_forecasts(self.step_weights(cube), cube.forecasts)
 
     # --- persistence -----------------------------------------------------------------------------
 
@@ -153,6 +171,11 @@ class CompositionAgent(ABC):
         """Restore what :meth:`_state` returned (``base`` is the container's base path)."""
         if "models" in state:
             self.models_ = list(state["models"])
+
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Saved parameters as this version's constructor takes them (renamed arguments); as given by default."""
+        return params
 
     def _extra_files(self) -> dict[str, Callable[[Path], None]]:
         """Files beside the header and the npz, as ``{suffix: writer(path)}`` (PPO: its policy)."""
@@ -204,6 +227,7 @@ class CompositionAgent(ABC):
         params = header.get("params", {})
         if not isinstance(params, dict):
             raise FileFormatError(f"{header_path}: 'params' must be a JSON object")
+        params = klass._upgrade_params(params)
         try:
             agent = klass(**params)
         except (TypeError, InputError) as exc:

@@ -7,7 +7,7 @@ from tqdm.auto import tqdm
 
 
 class TqdmProgress(BaseCallback):
-    """Training steps as a tqdm bar (``desc="PPO"``, unit ``step``) on stderr.
+    """Training steps as a tqdm bar (``desc``: the algorithm, ``"PPO"``, ``"SAC"``, ...; unit ``step``) on stderr.
 
     Args:
         disable: tqdm's ``disable``: True hides the bar, False shows it, None hides it when
@@ -20,7 +20,8 @@ class TqdmProgress(BaseCallback):
         self.bar = None
 
     def _on_training_start(self) -> None:
-        self.bar = tqdm(total=self.locals.get("total_timesteps"), desc="PPO", unit="step", disable=self.disable)
+        self.bar = tqdm(total=self.locals.get("total_timesteps"), desc=type(self.model).__name__, unit="step",
+                        disable=self.disable)
 
     def _on_step(self) -> bool:
         self.bar.update(self.training_env.num_envs)
@@ -31,7 +32,7 @@ class TqdmProgress(BaseCallback):
 
 
 def ppo_progress_callback(disable: bool | None = None) -> TqdmProgress:
-    """A callback showing PPO training as a tqdm bar (steps) on stderr.
+    """A callback showing an agent's training (any algorithm) as a tqdm bar (steps) on stderr.
 
     Args:
         disable: tqdm's ``disable`` (None: hide when stderr is not a terminal).

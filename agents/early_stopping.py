@@ -1,4 +1,4 @@
-"""Early stopping for PPO on a cube: score the deterministic policy on every training origin at once."""
+"""Early stopping of an agent's training on a cube: score the deterministic policy on every training origin at once."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 
 class EarlyStopping(BaseCallback):
-    """Stop PPO when the deterministic policy's mean training reward stops rising; keep the best policy.
+    """Stop training (any stable-baselines3 algorithm) when the deterministic policy's mean training
+    reward stops rising; keep the best policy.
 
     Every ``eval_freq`` environment steps the callback runs the policy's deterministic
     (mean) action on the observations of every backtest origin of the training series,
     ``K`` of them, in one batch, and averages the rewards those actions earn
     (:meth:`~metacompose.envs.vec_env.CubeVecEnv.rewards`, the same reward as the
-    environment's). No episode is stepped, so a score costs one forward pass.
+    environment's). No episode is stepped, so a score costs one forward pass. The best policy is
+    the whole ``model.policy`` ``state_dict`` (with SAC, TD3 and DDPG, the critics and target
+    networks too); the optimizers and a replay buffer are left as they are.
 
     Args:
         scorer: a :class:`~metacompose.envs.vec_env.CubeVecEnv` over the training series.

@@ -30,7 +30,7 @@ from scipy.optimize import minimize
 
 from metacompose.agents.base import CompositionAgent, check_cube
 from metacompose.checks import check_int
-from metacompose.combine import equal_weights, weighted_forecasts
+from metacompose.combine import equal_weights
 from metacompose.cube import ForecastCube
 from metacompose.errors import InputError, NotFittedError
 from metacompose.history import known_scales, steppable_origins
@@ -102,8 +102,7 @@ class GlobalWeights(CompositionAgent):
 
     With ``per_step=True`` one vector per horizon step is fitted (``step_weights_``, ``(H, M)``);
     ``weights`` then returns their mean over the steps (a row on the simplex for the contract's
-    ``(S, O, M)``), while ``combine`` applies each step's own vector, so ``weights @ forecasts``
-    is not the composed forecast in that case.
+    ``(S, O, M)``), while ``step_weights`` (and so ``combine``) gives each step its own vector.
 
     Args:
         per_step: one weight vector per horizon step instead of one for the whole horizon.
@@ -174,24 +173,22 @@ class GlobalWeights(CompositionAgent):
         out[cube.valid] = w
         return out
 
-    def combine(self, cube: ForecastCube) -> np.ndarray:
-        """float64 ``(S, O, H)``: each step weighted by its own vector (one vector without
-        ``per_step``); NaN where the origin does not exist.
+    def step_weights(self, cube: ForecastCube) -> np.ndarray:
+        """float64 ``(S, O, H, M)``: each step's own vector (one vector for all without
+        ``per_step``) at every existing origin; equal rows where the origin does not exist.
 
         Raises:
             NotFittedError: ``fit`` was not called.
             InputError: another number of models, or (with ``per_step``) another horizon.
         """
-        if not self.per_step:
-            return super().combine(cube)
         self._check_fitted(cube)
-        if cube.shape[3] != self.step_weights_.shape[0]:
-            raise InputError(f"GlobalWeights(per_step=True) was fitted for horizon {self.step_weights_.shape[0]}; "
-                             f"this cube's horizon is {cube.shape[3]}")
         S, O, M, H = cube.shape
-        parts = [weighted_forecasts(np.broadcast_to(self.step_weights_[h], (S, O, M)), cube.forecasts[..., h:h + 1])
-                 for h in range(H)]
-        return np.concatenate(parts, axis=-1)
+        if self.per_step and H != self.step_weights_.shape[0]:
+            raise InputError(f"GlobalWeights(per_step=True) was fitted for horizon {self.step_weights_.shape[0]}; "
+                             f"this cube's horizon is {H}")
+        out = equal_weights((S, O, H, M))
+        out[cube.valid] = np.broadcast_to(self.step_weights_, (H, M))
+        return out
 
     def _state(self):
         state, _ = super()._state()

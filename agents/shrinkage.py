@@ -71,7 +71,8 @@ def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.n
     unless the best pair beats them significantly.
 
     Args:
-        policy_weights: ``(S, M)`` the policy's weights at the sub-cube's final origin.
+        policy_weights: ``(S, M)`` the policy's weights at the sub-cube's final origin, or
+            ``(S, H, M)`` per horizon step.
         sub, actual, mask: from :func:`metacompose.history.validation_split`.
         grid: shrinkage values (toward equal weights) in ``[0, 1]``.
         pooled: the policy's pooled weights ``(M,)``; None scores pooling 0 only.
@@ -90,8 +91,11 @@ def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.n
     Raises:
         InputError: ``metric`` is not ``"mase"`` or ``"smape"``, or ``alpha`` is not in ``(0, 1)``.
     """
-    check_metric(metric)
-    check_alpha(alpha)
+    return choose_shrinkage_panels([(policy_weights, sub, actual, mask)], grid, pooled, pooling_grid, metric, alpha)
+
+
+def _pair_errors(policy_weights, sub, actual, mask, grid, pooled, pooling_grid, metric):
+    """Per-series validation errors of every ``(pooling, shrinkage)`` pair and of equal weights, on one sub-cube."""
     f = sub.forecasts[mask, -1].astype(np.float64)                      # (S', M, H)
     scale = sub.origin_scales[mask, -1].astype(np.float64)
     y = actual[mask]
@@ -100,11 +104,33 @@ def choose_shrinkage(policy_weights: np.ndarray, sub: ForecastCube, actual: np.n
         for s in grid:
             comp = weighted_forecasts(compose_weights(policy_weights[mask], pooled, p, s), f)
             errors[(float(p), float(s))] = horizon_errors(y, comp, scale[:, None], metric)
+    equal = horizon_errors(y, weighted_forecasts(shrink(policy_weights[mask], 1.0), f), scale[:, None], metric)
+    return errors, equal
+
+
+def choose_shrinkage_panels(parts, grid=SHRINKAGE_GRID, pooled: np.ndarray | None = None,
+                            pooling_grid=POOLING_GRID, metric: str = "mase",
+                            alpha: float | None = DEFAULT_ALPHA) -> ShrinkageChoice:
+    """:func:`choose_shrinkage` over the validation series of several panels at once (cross-learning).
+
+    Args:
+        parts: a list of ``(policy_weights, sub, actual, mask)``, one per panel, each as
+            :func:`choose_shrinkage` takes them; the panels' validation series are pooled, so
+            each pair's score is the mean error over all of them and the guard's t-test runs
+            over all of them.
+        grid, pooled, pooling_grid, metric, alpha: as :func:`choose_shrinkage`.
+
+    Returns and Raises: as :func:`choose_shrinkage`.
+    """
+    check_metric(metric)
+    check_alpha(alpha)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        found = [_pair_errors(*part, grid, pooled, pooling_grid, metric) for part in parts]
+        errors = {ps: np.concatenate([e[ps] for e, _ in found]) for ps in found[0][0]}
+        equal = np.concatenate([eq for _, eq in found])
         scores = {ps: float(np.nanmean(e)) for ps, e in errors.items()}
         best = min(sorted(scores, key=lambda ps: (-ps[1], -ps[0])), key=lambda ps: scores[ps])
-        equal = horizon_errors(y, weighted_forecasts(shrink(policy_weights[mask], 1.0), f), scale[:, None], metric)
         p_value = improvement_p_value(equal, errors[best]) if best[1] < 1.0 else 1.0
     choice = best if alpha is None or p_value < alpha else (0.0, 1.0)
     return ShrinkageChoice(choice, scores, best, p_value)

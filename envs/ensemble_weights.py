@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metacompose.checks import check_int, check_number
-from metacompose.combine import action_to_weights, equal_weights, weighted_sum
+from metacompose.combine import action_to_step_weights, equal_weights, weighted_sum
 from metacompose.cube import ForecastCube
 from metacompose.envs.observation import DEFAULT_HISTORY, observation_space_size, observation_table
 from metacompose.errors import InputError
@@ -35,13 +35,18 @@ class EnsembleWeightsEnv(gym.Env):
 
     ## Action Space
 
-    ``Box(-1, 1, (M,), float32)``. The action ``a`` is mapped to the weights
-    ``softmax(temperature * a)`` (see :func:`metacompose.combine.action_to_weights`):
-    non-negative, summing to one, never NaN. The uniform action (all entries equal) is the equal-weight combination.
+    ``Box(-1, 1, (K * M,), float32)`` with ``K = horizon_knots`` (default 1). With ``K = 1``
+    the action ``a`` is mapped to the weights ``softmax(temperature * a)``, the same at every
+    step of the horizon (:func:`metacompose.combine.action_to_weights`). With ``K > 1`` the
+    action holds ``K`` blocks of ``M`` logits at knots evenly spaced along the horizon; each
+    step's weights are the softmax of the logits interpolated linearly to that step
+    (:func:`metacompose.combine.action_to_step_weights`), so a model can be trusted early in
+    the horizon and another late. Weights are non-negative, sum to one at every step and are
+    never NaN. The uniform action (all entries equal) is the equal-weight combination.
 
     ## Observation Space
 
-    ``Box(-1, 1, (D,), float32)`` with ``D = 7 * M + F + 1``
+    ``Box(-1, 1, (D,), float32)`` with ``D = 7 * M + F + 3``
     (:func:`~metacompose.envs.observation.observation_space_size`), built by
     :func:`~metacompose.envs.observation.observation` from the data known at the origin
     only; the errors of a forecast made at origin ``o'`` count at origin ``o`` only for its
@@ -49,8 +54,8 @@ class EnsembleWeightsEnv(gym.Env):
     error (MASE units of the scale known at the origin, squashed with ``tanh(log1p(.))``),
     error relative to the pool's median, rank, disagreement with the pool's median forecast
     (absolute and signed), failure flag; then the ``F`` series features of the cube; then how
-    much error history there is. (No origin index: its value at the final origin is never
-    seen in training.)
+    much error history there is, the season length and the horizon (constant in a cube). (No
+    origin index: its value at the final origin is never seen in training.)
     ``observation_names(cube)`` lists the entries.
 
     ## Rewards
@@ -88,12 +93,14 @@ class EnsembleWeightsEnv(gym.Env):
     * ``temperature``: scale of the action before the softmax (default 3.0).
     * ``history``: how many recent past origins the ``recent_error`` block summarises (default 3).
     * ``reward_clip``: bound of the reward's absolute value (default 5.0).
+    * ``horizon_knots``: ``K``, knots of the per-step weights (default 1: one weight vector
+      for the whole horizon).
     * ``observations``: optional precomputed ``observation_table(cube, history)``, shape
       ``(S, O, D)``, to share between copies of the environment.
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version; ``horizon_knots`` added (default 1 keeps the original behaviour).
     """
 
     metadata = {"render_modes": []}
@@ -108,6 +115,7 @@ class EnsembleWeightsEnv(gym.Env):
         reward_clip: float = 5.0,
         observations: np.ndarray | None = None,
         render_mode: str | None = None,
+        horizon_knots: int = 1,
     ) -> None:
         """Build the environment; see the class docstring's Arguments section.
 
@@ -124,6 +132,7 @@ class EnsembleWeightsEnv(gym.Env):
         self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
         self.history = check_int(history, "history")
         self.reward_clip = check_number(reward_clip, "reward_clip", low=0.0, low_open=True)
+        self.horizon_knots = check_int(horizon_knots, "horizon_knots")
         self.render_mode = render_mode
         S, O, M, _ = cube.shape
         self.steppable = steppable_origins(cube)
@@ -134,7 +143,7 @@ class EnsembleWeightsEnv(gym.Env):
         elif observations.shape != (S, O, D):
             raise InputError(f"observations must have shape {(S, O, D)}, got {observations.shape}")
         self.observations = observations
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(M,), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.horizon_knots * M,), dtype=np.float32)
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(D,), dtype=np.float32)
         self._s = -1
         self._steps = np.zeros(0, dtype=np.int64)
@@ -190,11 +199,12 @@ class EnsembleWeightsEnv(gym.Env):
         """Weight the forecasts at the current origin and move to the next origin.
 
         Args:
-            action: ``(M,)`` in ``[-1, 1]``.
+            action: ``(K * M,)`` in ``[-1, 1]``.
 
         Returns:
             ``(observation, reward, terminated, truncated, info)``; ``info`` holds ``series``,
-            ``origin``, ``weights`` ``(M,)``, ``errors`` ``(M,)`` (each model's error at this
+            ``origin``, ``weights`` ``(M,)`` (the mean over the horizon's steps),
+            ``step_weights`` ``(H, M)``, ``errors`` ``(M,)`` (each model's error at this
             origin in the reward metric's units), ``error_composed`` and ``error_equal``.
 
         Raises:
@@ -204,8 +214,9 @@ class EnsembleWeightsEnv(gym.Env):
             raise RuntimeError("call reset() before step() (the episode has ended or not started)")
         s, k = self._s, int(self._steps[self._t])
         cube = self.cube
-        M = cube.shape[2]
-        w = action_to_weights(np.asarray(action).reshape(M), self.temperature)
+        _, _, M, H = cube.shape
+        w = action_to_step_weights(np.asarray(action).reshape(self.horizon_knots * M), self.temperature, H,
+                                   self.horizon_knots)               # (H, M)
         f = cube.forecasts[s, k].astype(np.float64)                   # (M, H)
         y = cube.actuals[s, k]
         sc = float(origin_scales(cube, s, np.array([k]))[0])
@@ -216,6 +227,6 @@ class EnsembleWeightsEnv(gym.Env):
         self._t += 1
         terminated = self._t >= self._steps.shape[0]
         k_next = int(self._steps[self._t]) if not terminated else min(k + 1, cube.shape[1] - 1)
-        info = {"series": s, "origin": k, "weights": w, "errors": per_model,
+        info = {"series": s, "origin": k, "weights": w.mean(axis=0), "step_weights": w, "errors": per_model,
                 "error_composed": e_comp, "error_equal": e_eq}
         return self.observations[s, k_next].copy(), r, terminated, False, info

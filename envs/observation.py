@@ -6,7 +6,7 @@ cut-off; ``cube.origin_scales[s, k]`` and ``cube.features[s, k]``, computed on `
 never ``cube.scales``). Agents call :func:`observation_table` to get the observation of
 every origin, the final one included, without stepping an environment.
 
-Layout (``D = 7 * M + F + 1``, every value in ``[-1, 1]``; see :func:`observation_names`):
+Layout (``D = 7 * M + F + 3``, every value in ``[-1, 1]``; see :func:`observation_names`):
 
 ==========================  =====  ============================================================
 block                       size   value
@@ -23,7 +23,13 @@ block                       size   value
 ``failed``                  M      1 if the model failed at origin k (a fallback forecast stands)
 ``feature:<name>``          F      ``cube.features[s, k]`` clipped to ``[-1, 1]``
 ``history_coverage``        1      ``min(1, past origins with known errors / history)``
+``season_length``           1      ``min(1, log(m) / log(366))``: 0 for m = 1, 0.42 for m = 12
+``horizon``                 1      ``min(1, log(H) / log(366))``: 0.30 for H = 6, 0.49 for H = 18
 ==========================  =====  ============================================================
+
+The last two are constant within a cube; they tell a policy trained on several panels at once
+(cross-learning, :class:`~metacompose.envs.CubeVecEnv` over several cubes) which kind of
+panel an origin belongs to.
 """
 
 from __future__ import annotations
@@ -40,13 +46,14 @@ PER_MODEL_BLOCKS: tuple[str, ...] = (
 )
 # No "progress" (k / (O - 1)) entry: it is 1 only at the final origin, a value never seen in
 # training, and a policy extrapolates on it (benchmarks/RESULTS.md, accuracy notes).
-GLOBAL_BLOCKS: tuple[str, ...] = ("history_coverage",)
+GLOBAL_BLOCKS: tuple[str, ...] = ("history_coverage", "season_length", "horizon")
+_LOG_SCALE = np.log(366.0)   # a daily season of a year, or a year of daily steps, maps to 1
 DEFAULT_HISTORY = 3
 _EPS = 1e-6
 
 
 def observation_space_size(cube: ForecastCube) -> int:
-    """Length ``D = 7 * M + F + 1`` of the observation vector for ``cube``."""
+    """Length ``D = 7 * M + F + 3`` of the observation vector for ``cube``."""
     _, _, M, _ = cube.shape
     return len(PER_MODEL_BLOCKS) * M + cube.features.shape[2] + len(GLOBAL_BLOCKS)
 
@@ -80,7 +87,8 @@ def _series_observations(cube: ForecastCube, s: int, ks: np.ndarray, history: in
         sdev = np.nanmean(dev, axis=2)
 
     feats = np.clip(np.nan_to_num(cube.features[s, ks].astype(np.float64)), -1.0, 1.0)
-    glob = np.minimum(1.0, n_info / max(1, history))[:, None]
+    panel = [min(1.0, np.log(max(1, cube.season_length)) / _LOG_SCALE), min(1.0, np.log(cube.shape[3]) / _LOG_SCALE)]
+    glob = np.column_stack([np.minimum(1.0, n_info / max(1, history)), np.broadcast_to(panel, (len(ks), 2))])
     obs = np.concatenate([
         np.tanh(np.log1p(np.nan_to_num(recent, nan=0.0))),
         np.tanh(np.log1p(np.nan_to_num(overall, nan=0.0))),

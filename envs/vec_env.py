@@ -11,9 +11,9 @@ known in advance:
 * the forecasts ``(S, O, M, H)`` and actuals, the origin scales, each model's error and the
   equal-weight combination's error at every origin.
 
-One :meth:`CubeVecEnv.step_wait` maps the ``(N, M)`` actions to weights
-(:func:`~metacompose.combine.action_to_weights`), combines the ``N`` current origins'
-forecasts in one ``matmul``, scores them against the precomputed equal-weight error and
+One :meth:`CubeVecEnv.step_wait` maps the ``(N, K * M)`` actions to weights per horizon step
+(:func:`~metacompose.combine.action_to_step_weights`), combines the ``N`` current origins'
+forecasts in one batched product per cube, scores them against the precomputed equal-weight error and
 moves every episode one origin on; finished episodes restart at once on a new series
 (stable-baselines3's auto-reset: the last observation is in ``info["terminal_observation"]``).
 
@@ -25,15 +25,15 @@ reward (to float rounding), ``make_vec_env(EnsembleWeightsEnv, N, seed=s)``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 
 from metacompose.checks import check_int
-from metacompose.combine import action_to_weights, equal_weights, weighted_sum
-from metacompose.cube import ForecastCube
+from metacompose.combine import action_to_step_weights, equal_weights, weighted_sum
+from metacompose.cube import ForecastCube, check_cubes
 from metacompose.envs.ensemble_weights import EnsembleWeightsEnv
 from metacompose.envs.observation import DEFAULT_HISTORY
 from metacompose.errors import InputError
@@ -41,8 +41,17 @@ from metacompose.history import known_scales
 from metacompose.metrics import reward, reward_errors
 
 
+class _Panel(NamedTuple):
+    """One cube's arrays as the batched environment steps them (local series and origin indices)."""
+
+    forecasts: np.ndarray   # (S_c, O_c, M, H_c) float64
+    actuals: np.ndarray     # (S_c, O_c, H_c) float64, 0 where not steppable
+    scales: np.ndarray      # (S_c, O_c) scale known at each origin
+    horizon: int            # H_c
+
+
 class CubeVecEnv(VecEnv):
-    """``n_envs`` episodes of ``EnsembleWeights-v0`` over one cube, stepped together in numpy.
+    """``n_envs`` episodes of ``EnsembleWeights-v0`` over one cube or several, stepped together in numpy.
 
     Same episodes, observations, rewards and ``info`` entries as ``n_envs`` copies of
     :class:`~metacompose.envs.EnsembleWeightsEnv` (see its docstring for the spaces and the
@@ -50,59 +59,65 @@ class CubeVecEnv(VecEnv):
     ``terminal_observation`` and ``episode`` (``{"r": return, "l": length, "t": 0.0}``,
     as stable-baselines3's ``Monitor`` writes it, so PPO logs episode rewards).
 
+    Several cubes (cross-learning): episodes are drawn uniformly from the series of all the
+    cubes, whose series are numbered one after the other (cube 0's first, then cube 1's, ...).
+    The cubes must share the pool and the features (the observation's entries mean the same
+    thing); their horizons, season lengths and numbers of origins may differ. The action's
+    knots are relative positions along the horizon (:func:`~metacompose.combine.horizon_profile`),
+    so one action means the same for every horizon.
+
     Args:
-        cube: the forecast cube.
+        cube: the forecast cube, or a sequence of cubes.
         n_envs: ``N``, episodes stepped at once.
-        series: indices (or a boolean mask) of the series to draw episodes from; default
-            every series with at least one backtest origin.
+        series: indices (or a boolean mask) of the series to draw episodes from (numbered
+            across the cubes); default every series with at least one backtest origin.
         reward_metric: ``"mase"`` or ``"smape"``.
         temperature: action scale before the softmax.
         history: past origins summarised by the ``recent_error`` block.
         reward_clip: bound of the reward's absolute value.
-        observations: optional precomputed ``observation_table(cube, history)``, ``(S, O, D)``.
+        observations: optional precomputed ``observation_table(cube, history)``, ``(S, O, D)``
+            (a list of them, one per cube, for several cubes).
         seed: copy ``i`` is seeded with ``seed + i`` at the first reset (None: random);
             :meth:`seed` (which PPO calls) overrides it.
+        horizon_knots: ``K``, knots of the per-step weights (see ``EnsembleWeightsEnv``).
 
     Raises:
-        InputError: as :class:`~metacompose.envs.EnsembleWeightsEnv`, or ``n_envs < 1``.
+        InputError: as :class:`~metacompose.envs.EnsembleWeightsEnv`, ``n_envs < 1``, or cubes
+            that do not share their pool and features.
     """
 
     def __init__(
         self,
-        cube: ForecastCube,
+        cube: ForecastCube | Sequence[ForecastCube],
         n_envs: int = 64,
         series: Any = None,
         reward_metric: str = "mase",
         temperature: float = 3.0,
         history: int = DEFAULT_HISTORY,
         reward_clip: float = 5.0,
-        observations: np.ndarray | None = None,
+        observations: np.ndarray | Sequence[np.ndarray] | None = None,
         seed: int | None = None,
+        horizon_knots: int = 1,
     ) -> None:
         n_envs = check_int(n_envs, "n_envs")
-        # one reference environment validates the arguments and builds the observation table
-        ref = EnsembleWeightsEnv(cube, series=series, reward_metric=reward_metric, temperature=temperature,
-                                 history=history, reward_clip=reward_clip, observations=observations)
-        self.cube, self.series, self.reward_metric = cube, ref.series, reward_metric
+        cubes = check_cubes(cube)
+        if isinstance(cube, ForecastCube):
+            tables = [observations]
+        else:
+            tables = [None] * len(cubes) if observations is None else list(observations)
+        if len(tables) != len(cubes):
+            raise InputError(f"{len(cubes)} cubes need {len(cubes)} observation tables, got {len(tables)}")
+        # one reference environment per cube validates the arguments and builds its observation table
+        refs = [EnsembleWeightsEnv(c, series=series if len(cubes) == 1 else None, reward_metric=reward_metric,
+                                   temperature=temperature, history=history, reward_clip=reward_clip,
+                                   observations=t, horizon_knots=horizon_knots) for c, t in zip(cubes, tables)]
+        ref = refs[0]
+        self.cube, self.cubes, self.reward_metric = cubes[0], cubes, reward_metric
         self.temperature, self.reward_clip, self.history = ref.temperature, ref.reward_clip, ref.history
+        self.horizon_knots = ref.horizon_knots
         self.render_mode = None
-        S, O, M, H = cube.shape
-        self._obs = ref.observations                                      # (S, O, D) float32
-        train = ref.steppable                                             # (S, O) steppable origins
-        self._n_steps = train.sum(axis=1).astype(np.int64)                # (S,) episode lengths
-        order = np.argsort(~train, axis=1, kind="stable")                 # steppable origins first, in time order
-        self._steps = np.where(np.arange(O)[None, :] < self._n_steps[:, None], order, 0)   # (S, O)
-        self._f = cube.forecasts.astype(np.float64)                       # (S, O, M, H)
-        self._y = np.where(train[..., None], cube.actuals, 0.0).astype(np.float64)  # (S, O, H)
-        self._sc = known_scales(cube)                                     # (S, O)
-        self._model_err = np.zeros((S, O, M))                             # (S, O, M) per-model errors
-        self._eq_err = np.zeros((S, O))                                   # (S, O) equal-weight error
-        s_idx, k_idx = np.nonzero(train)
-        if s_idx.size:
-            f, y, scl = self._f[s_idx, k_idx], self._y[s_idx, k_idx], self._sc[s_idx, k_idx]
-            self._model_err[s_idx, k_idx] = reward_errors(y[:, None, :], f, scl[:, None, None], reward_metric)
-            eq = weighted_sum(equal_weights((M,)), f)                     # (K, H)
-            self._eq_err[s_idx, k_idx] = reward_errors(y, eq, scl[:, None], reward_metric)
+        self._layout(refs)
+        self.series = ref.series if len(cubes) == 1 else self._episode_series(series)
         super().__init__(int(n_envs), ref.observation_space, ref.action_space)
         self._rngs = [seeding.np_random(None if seed is None else seed + i)[0] for i in range(self.num_envs)]
         if seed is not None:
@@ -111,6 +126,84 @@ class CubeVecEnv(VecEnv):
         self._t = np.zeros(self.num_envs, dtype=np.int64)                 # step within its episode
         self._ret = np.zeros(self.num_envs)
         self._actions: np.ndarray | None = None
+
+    def _layout(self, refs: list[EnsembleWeightsEnv]) -> None:
+        """Precompute every series' observations, steps and reference errors, numbered across the cubes."""
+        O = max(r.cube.shape[1] for r in refs)
+        M, D = refs[0].cube.shape[2], refs[0].observations.shape[2]
+        S = sum(r.cube.shape[0] for r in refs)
+        self._obs = np.zeros((S, O, D), dtype=np.float32)                 # (S, O, D) observations
+        self._steps = np.zeros((S, O), dtype=np.int64)                    # steppable origins first, in time order
+        self._n_steps = np.zeros(S, dtype=np.int64)                       # (S,) episode lengths
+        self._last = np.zeros(S, dtype=np.int64)                          # (S,) final origin index
+        self._panel = np.zeros(S, dtype=np.int64)                         # (S,) cube of each series
+        self._local = np.zeros(S, dtype=np.int64)                         # (S,) index inside its cube
+        self._model_err = np.zeros((S, O, M))                             # (S, O, M) per-model errors
+        self._eq_err = np.zeros((S, O))                                   # (S, O) equal-weight error
+        self._panels: list[_Panel] = []
+        at = 0
+        for c, ref in enumerate(refs):
+            Sc, Oc, _, Hc = ref.cube.shape
+            rows = slice(at, at + Sc)
+            train = ref.steppable
+            self._obs[rows, :Oc] = ref.observations
+            self._n_steps[rows] = train.sum(axis=1)
+            order = np.argsort(~train, axis=1, kind="stable")
+            self._steps[rows, :Oc] = np.where(np.arange(Oc)[None, :] < self._n_steps[rows, None], order, 0)
+            self._last[rows], self._panel[rows], self._local[rows] = Oc - 1, c, np.arange(Sc)
+            panel = _Panel(ref.cube.forecasts.astype(np.float64),
+                           np.where(train[..., None], ref.cube.actuals, 0.0).astype(np.float64),
+                           known_scales(ref.cube), Hc)
+            self._panels.append(panel)
+            s_idx, k_idx = np.nonzero(train)
+            if s_idx.size:
+                f, y, scl = panel.forecasts[s_idx, k_idx], panel.actuals[s_idx, k_idx], panel.scales[s_idx, k_idx]
+                self._model_err[at + s_idx, k_idx] = reward_errors(y[:, None, :], f, scl[:, None, None],
+                                                                   self.reward_metric)
+                eq = weighted_sum(equal_weights((M,)), f)                 # (K, H)
+                self._eq_err[at + s_idx, k_idx] = reward_errors(y, eq, scl[:, None], self.reward_metric)
+            at += Sc
+
+    def _episode_series(self, series: Any) -> np.ndarray:
+        """Indices of the chosen series (numbered across the cubes) that have a steppable origin.
+
+        Raises:
+            InputError: invalid indices, or none of them has a steppable origin.
+        """
+        S = self._n_steps.shape[0]
+        if series is None:
+            idx = np.arange(S)
+        else:
+            idx = np.atleast_1d(np.asarray(series))
+            idx = np.flatnonzero(idx) if idx.dtype == bool else idx
+            if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or np.any((idx < 0) | (idx >= S)):
+                raise InputError(f"series must be indices in [0, {S}) or a boolean mask of length {S}")
+        chosen = idx[self._n_steps[idx] > 0].astype(np.int64)
+        if chosen.shape[0] == 0:
+            raise InputError("no chosen series has a backtest origin with known actuals; nothing to learn from")
+        return chosen
+
+    def _score(self, series: np.ndarray, origins: np.ndarray, actions: np.ndarray):
+        """Weights and errors of ``actions`` ``(K, A)`` at the given (series, origin) pairs.
+
+        Returns:
+            ``(rewards (K,), composed errors (K,), step weights: a list of K arrays (H_c, M))``.
+        """
+        n = len(series)
+        e_comp = np.zeros(n)
+        step_w: list[np.ndarray] = [np.zeros(0)] * n
+        panel = self._panel[series]
+        for c, p in enumerate(self._panels):
+            i = np.flatnonzero(panel == c)
+            if not i.size:
+                continue
+            ls, lk = self._local[series[i]], origins[i]
+            w = action_to_step_weights(actions[i], self.temperature, p.horizon, self.horizon_knots)  # (n, H, M)
+            comp = weighted_sum(w, p.forecasts[ls, lk])                     # (n, H)
+            e_comp[i] = reward_errors(p.actuals[ls, lk], comp, p.scales[ls, lk][:, None], self.reward_metric)
+            for j, row in enumerate(i):
+                step_w[row] = w[j]
+        return reward(self._eq_err[series, origins], e_comp, self.reward_clip), e_comp, step_w
 
     # --- episodes ----------------------------------------------------------------------------
 
@@ -156,24 +249,21 @@ class CubeVecEnv(VecEnv):
         """
         if self._actions is None:
             raise RuntimeError("call step_async(actions) before step_wait()")
-        N, M = self.num_envs, self.cube.shape[2]
+        N = self.num_envs
         s, t = self._s, self._t
         k = self._steps[s, t]                                             # (N,) origin indices
-        w = action_to_weights(self._actions.reshape(N, M), self.temperature)   # (N, M)
+        rewards, e_comp, step_w = self._score(s, k, np.asarray(self._actions).reshape(N, -1))
         self._actions = None
-        comp = weighted_sum(w, self._f[s, k])                             # (N, H)
-        e_comp = reward_errors(self._y[s, k], comp, self._sc[s, k][:, None], self.reward_metric)
         e_eq = self._eq_err[s, k]
-        rewards = reward(e_eq, e_comp, self.reward_clip)
         self._ret += rewards
         t_next = t + 1
         dones = t_next >= self._n_steps[s]
-        k_next = np.where(dones, np.minimum(k + 1, self.cube.shape[1] - 1), self._steps[s, np.where(dones, 0, t_next)])
+        k_next = np.where(dones, np.minimum(k + 1, self._last[s]), self._steps[s, np.where(dones, 0, t_next)])
         obs = self._obs[s, k_next]                                        # fancy index: a copy
         model_err = self._model_err[s, k]
         infos: list[dict[str, Any]] = [
-            {"series": int(s[i]), "origin": int(k[i]), "weights": w[i], "errors": model_err[i],
-             "error_composed": float(e_comp[i]), "error_equal": float(e_eq[i])}
+            {"series": int(s[i]), "origin": int(k[i]), "weights": step_w[i].mean(axis=0), "step_weights": step_w[i],
+             "errors": model_err[i], "error_composed": float(e_comp[i]), "error_equal": float(e_eq[i])}
             for i in range(N)
         ]
         self._t = t_next
@@ -202,15 +292,12 @@ class CubeVecEnv(VecEnv):
 
         Args:
             series: int ``(K,)``; origins: int ``(K,)`` (steppable ones, e.g. from
-                :meth:`train_origins`); actions: ``(K, M)``.
+                :meth:`train_origins`); actions: ``(K, A)``, ``A`` the action size.
 
         Returns:
             float64 ``(K,)``.
         """
-        w = action_to_weights(np.asarray(actions).reshape(len(series), -1), self.temperature)
-        comp = weighted_sum(w, self._f[series, origins])
-        e_comp = reward_errors(self._y[series, origins], comp, self._sc[series, origins][:, None], self.reward_metric)
-        return reward(self._eq_err[series, origins], e_comp, self.reward_clip)
+        return self._score(np.asarray(series), np.asarray(origins), np.asarray(actions).reshape(len(series), -1))[0]
 
     def observations(self, series: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """float32 ``(K, D)``: the observations at those origins."""

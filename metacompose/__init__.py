@@ -2,7 +2,7 @@
 
 A pool of base forecasters is backtested at rolling origins of every series into a
 :class:`ForecastCube`; a Gymnasium environment (``metacompose/EnsembleWeights-v0``) turns
-the cube into a decision problem; a PPO agent (stable-baselines3) learns how much weight
+the cube into a decision problem; an RL agent (stable-baselines3's PPO, A2C, SAC, TD3 or DDPG) learns how much weight
 each model gets, series by series; the :class:`Composer` ties it together.
 """
 

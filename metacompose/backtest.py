@@ -33,14 +33,15 @@ from joblib import delayed
 
 from metacompose.backtest_cache import CHUNK_ARRAYS, PANEL_ARRAYS, read_cached, write_cached
 from metacompose.backtest_plan import CHUNK, MAX_ABS, BacktestPlan, plan_backtest, rolling_origins
-from metacompose.backtest_tasks import MAX_MESSAGES, fit_predict, panel_fit, series_chunk
+from metacompose.backtest_tasks import MAX_MESSAGES, feature_chunk, fit_predict, panel_fit, series_chunk
 from metacompose.cube import ForecastCube
-from metacompose.features import FEATURE_NAMES
 from metacompose.metrics import mase_scale
 from metacompose.models import Forecaster, get_model
 from metacompose.parallel import parallel
-from metacompose.progress import SeriesProgress
+from metacompose.progress import LOGGER, SeriesProgress
 from metacompose.report import BacktestReport, FailureKind
+
+FEATURE_ARRAYS = ("feats",)  # the array of a feature set's cache file (a set other than "basic")
 
 __all__ = [
     "BacktestPlan", "BacktestReport", "BacktestRun", "CHUNK", "MAX_ABS", "assemble_backtest", "backtest",
@@ -57,6 +58,8 @@ class BacktestRun:
             features (s, O, F), origin scales (s, O), messages)``.
         panel_forecasts: panel model index -> float32 ``(S, O, H)``.
         panel_kinds: panel model index -> int8 kind codes ``(S, O)``.
+        features: per chunk, float32 ``(s, O, F)`` of the plan's feature set when it is not
+            ``"basic"`` (whose features are in ``chunks``); empty otherwise.
         report: the run's report (failure messages, cached chunks, seconds); the counts are
             filled in by :func:`assemble_backtest`.
     """
@@ -65,6 +68,7 @@ class BacktestRun:
     report: BacktestReport
     panel_forecasts: dict = field(default_factory=dict)
     panel_kinds: dict = field(default_factory=dict)
+    features: list = field(default_factory=list)
 
 
 def run_backtest(plan: BacktestPlan, n_jobs: int = 1, backend: str | None = None,
@@ -113,8 +117,30 @@ def run_backtest(plan: BacktestPlan, n_jobs: int = 1, backend: str | None = None
         failures.extend(str(s) for s in chunk[-1][: max(0, MAX_MESSAGES - len(failures))])
     for j in fresh:
         write_cached(plan.panel_paths[j], {"fc": run.panel_forecasts[j], "kind": run.panel_kinds[j]})
+    if plan.features != "basic":
+        busy[f"features:{plan.features}"] = _run_features(plan, run, n_jobs, backend)
     run.report.seconds = {**busy, "wall": time.perf_counter() - t0}
     return run
+
+
+def _run_features(plan: BacktestPlan, run: BacktestRun, n_jobs: int, backend: str | None) -> float:
+    """Fill ``run.features`` with the plan's (non-basic) feature set per chunk, from its own cache files
+    (:func:`metacompose.backtest_plan.plan_backtest`: they do not depend on the pool, so another pool or
+    horizon reuses them) or computed; returns the seconds of compute."""
+    run.features = [read_cached(path, FEATURE_ARRAYS) for path in plan.feature_paths]
+    run.features = [None if f is None else f[0] for f in run.features]
+    todo = [c for c, f in enumerate(run.features) if f is None]
+    if not todo:
+        return 0.0
+    LOGGER.info("backtest: %s features of %d series", plan.features, sum(len(plan.chunks[c]) for c in todo))
+    jobs = [delayed(feature_chunk)(plan.ys[plan.chunks[c].start:plan.chunks[c].stop],
+                                   plan.origins[plan.chunks[c].start:plan.chunks[c].stop], plan.season_length,
+                                   plan.features) for c in todo]
+    seconds = 0.0
+    for c, (feats, secs) in zip(todo, parallel(n_jobs, backend)(jobs)):
+        run.features[c], seconds = feats, seconds + secs
+        write_cached(plan.feature_paths[c], {FEATURE_ARRAYS[0]: feats})
+    return seconds
 
 
 def _schedule(plan: BacktestPlan, run: BacktestRun) -> tuple[list, list, list]:
@@ -185,12 +211,12 @@ def assemble_backtest(plan: BacktestPlan, run: BacktestRun) -> tuple[ForecastCub
     h, local, report = plan.horizon, plan.local, run.report
     forecasts = np.full((S, O, M, h), np.nan, dtype=np.float32)
     kinds = np.zeros((S, O, M), dtype=np.int8)
-    feats = np.zeros((S, O, len(FEATURE_NAMES)), dtype=np.float32)
+    feats = np.zeros((S, O, len(plan.feature_names)), dtype=np.float32)
     oscale = np.ones((S, O), dtype=np.float32)
-    for rng, (fc, kd, ft, osc, _) in zip(plan.chunks, run.chunks):
+    for c, (rng, (fc, kd, ft, osc, _)) in enumerate(zip(plan.chunks, run.chunks)):
         forecasts[rng.start:rng.stop][:, :, local] = fc
         kinds[rng.start:rng.stop][:, :, local] = kd
-        feats[rng.start:rng.stop] = ft
+        feats[rng.start:rng.stop] = ft if plan.features == "basic" else run.features[c]
         oscale[rng.start:rng.stop] = osc
     for j in plan.panel:
         forecasts[:, :, j], kinds[:, :, j] = run.panel_forecasts[j], run.panel_kinds[j]
@@ -203,7 +229,7 @@ def assemble_backtest(plan: BacktestPlan, run: BacktestRun) -> tuple[ForecastCub
         forecasts=forecasts, actuals=_actuals(plan), scales=np.array([mase_scale(y, plan.season_length) for y in plan.ys],
                                                                      dtype=np.float32),
         origin_scales=oscale, origins=plan.origins, features=feats, failed=kinds > 0, series_ids=plan.ids,
-        models=plan.aliases, feature_names=list(FEATURE_NAMES), season_length=plan.season_length, horizon=h,
+        models=plan.aliases, feature_names=plan.feature_names, season_length=plan.season_length, horizon=h,
         meta={"n_origins": plan.n_origins, "step": plan.step, "min_train": plan.min_train},
     )
     return cube, report
@@ -247,6 +273,7 @@ def backtest(
     panel_timeout: float | None = None,
     backend: str | None = None,
     train_seconds: float | None = None,
+    features: str = "basic",
 ) -> tuple[ForecastCube, BacktestReport]:
     """Backtest a pool on a panel of series.
 
@@ -279,6 +306,11 @@ def backtest(
         train_seconds: CPU seconds the training of a panel model may take at one origin; a
             training that reaches it stops early and keeps its parameters (``report.cut_short``;
             :mod:`metacompose.budget`). None: no limit.
+        features: the series features of the cube, computed at each origin on ``y[:origin]``: a
+            name of :data:`metacompose.feature_sets.FEATURE_SETS`, ``"basic"`` (default; seven
+            features, :mod:`metacompose.features`), ``"catch22"`` (pycatch22) or ``"tsfeatures"``
+            (FFORMA's features from Nixtla's tsfeatures). A set other than ``"basic"`` is cached in
+            its own files, so changing it never refits the models.
 
     Returns:
         ``(cube, report)``: a cube with ``O = n_origins + 1`` origins and the run's report.
@@ -286,13 +318,13 @@ def backtest(
     Raises:
         InputError: empty ``series`` or ``models``, ``n_origins`` or ``step`` not a positive
             integer, ``horizon``/``season_length`` not positive integers, a timeout that is not
-            a positive number, values beyond :data:`MAX_ABS`, or an unknown ``backend``.
+            a positive number, values beyond :data:`MAX_ABS`, an unknown ``backend`` or feature set.
 
     Warns:
         UserWarning: some series are too short for any backtest origin.
     """
     plan = plan_backtest(series, models, horizon, season_length, ids, n_origins, step, cache_dir, timeout,
-                         panel_timeout, train_seconds)
+                         panel_timeout, train_seconds, features)
     cube, report = assemble_backtest(plan, run_backtest(plan, n_jobs, backend, progress))
     if report.short_series:
         warnings.warn(f"{len(report.short_series)} series (e.g. {report.short_series[0]!r}) are too short for any "

@@ -6,7 +6,7 @@ runs and :func:`metacompose.backtest.assemble_backtest` turns into a cube.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +15,7 @@ import numpy as np
 from metacompose.backtest_cache import CACHE_VERSION, cache_key, model_id
 from metacompose.checks import check_horizon, check_int, check_optional_int, check_season_length, check_timeout
 from metacompose.errors import InputError
+from metacompose.feature_sets import FEATURE_SETS, check_feature_set
 from metacompose.features import FEATURE_NAMES
 from metacompose.models import Forecaster, PanelForecaster
 
@@ -50,6 +51,9 @@ class BacktestPlan:
         timeout, panel_timeout: seconds per fit (None: no limit), see :func:`backtest`.
         train_seconds: CPU seconds a panel model's training may take at one origin before it is
             cut short (None: no limit), see :func:`backtest`.
+        features: the feature set of the cube (:data:`metacompose.feature_sets.FEATURE_SETS`).
+        feature_paths: the cache file of each chunk's features for a set other than ``"basic"``
+            (whose features travel in the chunk files); None: no cache, or ``"basic"``.
     """
 
     ys: list
@@ -67,11 +71,18 @@ class BacktestPlan:
     timeout: float | None = None
     panel_timeout: float | None = None
     train_seconds: float | None = None
+    features: str = "basic"
+    feature_paths: list = field(default_factory=list)
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(S, O, M)``: series, origins (the final one included), models."""
         return len(self.ys), self.n_origins + 1, len(self.models)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The ``F`` names of the cube's features (those of ``features``)."""
+        return list(FEATURE_SETS[self.features].names)
 
     @property
     def aliases(self) -> list[str]:
@@ -101,12 +112,13 @@ def plan_backtest(
     timeout: float | None = None,
     panel_timeout: float | None = None,
     train_seconds: float | None = None,
+    features: str = "basic",
 ) -> BacktestPlan:
     """Check a backtest's arguments and lay out its origins, chunks and cache files.
 
     Args:
         series, models, horizon, season_length, ids, n_origins, step, cache_dir, timeout,
-        panel_timeout, train_seconds: as :func:`metacompose.backtest.backtest`.
+        panel_timeout, train_seconds, features: as :func:`metacompose.backtest.backtest`.
 
     Returns:
         the :class:`BacktestPlan`.
@@ -122,20 +134,23 @@ def plan_backtest(
     step = max(1, h // 3) if step is None else check_optional_int(step, "step")
     timeout, panel_timeout = check_timeout(timeout, "timeout"), check_timeout(panel_timeout, "panel_timeout")
     train_seconds = check_timeout(train_seconds, "train_seconds")
+    features = check_feature_set(features)
     ys, ids = _checked_series(series, ids)
     min_train = max(max(mdl.min_length for mdl in models), 2 * m if m > 1 else 4)
     origins = np.stack([rolling_origins(len(y), h, n_origins, step, min_train) for y in ys])
     chunks = [range(a, min(a + CHUNK, len(ys))) for a in range(0, len(ys), CHUNK)]
     plan = BacktestPlan(ys, ids, list(models), h, m, n_origins, step, min_train, origins, chunks, [], {},
-                        timeout, panel_timeout, train_seconds)
+                        timeout, panel_timeout, train_seconds, features)
     cache = Path(cache_dir) if cache_dir is not None else None
     plan.chunk_paths, plan.panel_paths = _cache_paths(plan, cache)
+    plan.feature_paths = _feature_paths(plan, cache)
     return plan
 
 
 def final_origin_plan(series: Sequence[np.ndarray], models: Sequence[Forecaster], horizon: int, season_length: int,
                       ids: Sequence, rows: Sequence[int], timeout: float | None = None,
-                      panel_timeout: float | None = None, train_seconds: float | None = None) -> BacktestPlan:
+                      panel_timeout: float | None = None, train_seconds: float | None = None,
+                      features: str = "basic") -> BacktestPlan:
     """A plan of one origin, the end of every series (``O = 1``), for :func:`metacompose.backtest.run_backtest`.
 
     The per-series models run on the series ``rows`` only (chunks of consecutive rows, at most
@@ -146,7 +161,7 @@ def final_origin_plan(series: Sequence[np.ndarray], models: Sequence[Forecaster]
 
     Args:
         series: ``S`` series, float64 ``(t_i,)``, each up to its end; models, horizon,
-            season_length, ids, timeout, panel_timeout, train_seconds: as :func:`plan_backtest`.
+            season_length, ids, timeout, panel_timeout, train_seconds, features: as :func:`plan_backtest`.
         rows: indices of the series whose per-series forecasts are wanted (sorted, distinct).
 
     Returns:
@@ -156,7 +171,7 @@ def final_origin_plan(series: Sequence[np.ndarray], models: Sequence[Forecaster]
         InputError: as :func:`plan_backtest`.
     """
     plan = plan_backtest(series, models, horizon, season_length, ids, 1, 1, None, timeout, panel_timeout,
-                         train_seconds)
+                         train_seconds, features)
     plan.n_origins = 0
     plan.origins = np.array([[len(y)] for y in plan.ys], dtype=np.int64).reshape(len(plan.ys), 1)
     chunks, start = [], None
@@ -167,7 +182,7 @@ def final_origin_plan(series: Sequence[np.ndarray], models: Sequence[Forecaster]
         if a + 1 == len(rows) or rows[a + 1] != r + 1 or r + 1 - start == CHUNK:
             chunks.append(range(start, r + 1))
             start = None
-    plan.chunks, plan.chunk_paths = chunks, [None] * len(chunks)
+    plan.chunks, plan.chunk_paths, plan.feature_paths = chunks, [None] * len(chunks), [None] * len(chunks)
     return plan
 
 
@@ -189,8 +204,9 @@ def _checked_series(series: Sequence[np.ndarray], ids: Sequence | None) -> tuple
 def _cache_paths(plan: BacktestPlan, cache: Path | None) -> tuple[list, dict]:
     """The cache file of every chunk and of every panel model (all None without a cache folder).
 
-    A chunk's key covers its per-series models, horizon, season length, feature names,
-    origins and series; a panel model's key covers that model, its training's CPU limit and all
+    A chunk's key covers its per-series models, horizon, season length, the names of the
+    ``"basic"`` features (which every chunk file holds, whatever the plan's feature set), origins
+    and series; a panel model's key covers that model, its training's CPU limit and all
     origins and series.
     """
     if cache is None:
@@ -204,3 +220,17 @@ def _cache_paths(plan: BacktestPlan, cache: Path | None) -> tuple[list, dict]:
         key = cache_key([model_id(plan.models[j]), h, m, CACHE_VERSION, plan.train_seconds], plan.origins, *ys)
         panel_paths[j] = cache / f"panel-{plan.models[j].alias}-{key}.npz"
     return chunk_paths, panel_paths
+
+
+def _feature_paths(plan: BacktestPlan, cache: Path | None) -> list:
+    """The cache file of every chunk's features of a set other than ``"basic"`` (all None without a cache
+    folder or for ``"basic"``, whose features are in the chunk files).
+
+    A key covers the feature set and its names, the season length, the chunk's origins and series (not
+    the models nor the horizon: the features of a set are shared by every pool and horizon).
+    """
+    if cache is None or plan.features == "basic":
+        return [None] * len(plan.chunks)
+    spec = ["features", plan.features, plan.feature_names, plan.season_length, CACHE_VERSION]
+    keys = [cache_key(spec, plan.origins[r.start:r.stop], *plan.ys[r.start:r.stop]) for r in plan.chunks]
+    return [cache / f"features-{plan.features}-{key}.npz" for key in keys]

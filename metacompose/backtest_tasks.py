@@ -1,8 +1,9 @@
 """The backtest's units of work, run by joblib workers (locally or on a cluster).
 
-Two kinds of task, both plain module-level functions so that any joblib backend can ship
+Three kinds of task, all plain module-level functions so that any joblib backend can ship
 them by reference: :func:`series_chunk` (the per-series models on a chunk of series, at
-every origin) and :func:`panel_fit` (one panel model on all series at one origin). Each
+every origin), :func:`panel_fit` (one panel model on all series at one origin) and
+:func:`feature_chunk` (a library feature set on a chunk of series, at every origin). Each
 returns its result with the seconds of compute it took. A failure never leaves a task:
 :func:`fit_predict` walks the model's fallback chain and records the first failure's
 :class:`~metacompose.report.FailureKind`.
@@ -17,6 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from metacompose.errors import ForecastError
+from metacompose.feature_sets import origin_features
 from metacompose.features import FEATURE_NAMES, series_features
 from metacompose.metrics import mase_scale
 from metacompose.models import Forecaster, PanelForecaster, get_model
@@ -139,3 +141,23 @@ def panel_fit(model: PanelForecaster, prefixes: list, h: int, timeout: float | N
     except Exception as exc:
         out = np.full((len(prefixes), h), np.nan), FailureKind.of(exc), f"{type(exc).__name__}: {exc}", cut
     return out, time.perf_counter() - t0
+
+
+def feature_chunk(ys: list, origins: np.ndarray, m: int, feature_set: str) -> tuple[np.ndarray, float]:
+    """The features of set ``feature_set`` for one chunk of series at every origin, each from ``y[:origin]``.
+
+    Args:
+        ys: ``S`` series (float64 ``(t_i,)``); origins: int64 ``(S, O)``, an origin below 1 is
+        skipped (zeros); m: season length; feature_set: a name of
+        :data:`metacompose.feature_sets.FEATURE_SETS`.
+
+    Returns:
+        ``(features float32 (S, O, F) in [-1, 1], seconds)``.
+
+    Raises:
+        InputError: unknown feature set, or its library is not installed.
+    """
+    t0 = time.perf_counter()
+    with threadpool_limits(1):
+        feats = np.stack([origin_features(y, origins[i], m, feature_set) for i, y in enumerate(ys)])
+    return feats, time.perf_counter() - t0

@@ -25,7 +25,7 @@ from metacompose.progress import LOGGER, log_to_stderr
 
 AGENT_NAMES = ", ".join(AGENTS)
 """Every agent name, for the help texts (from :data:`metacompose.agents.AGENTS`)."""
-SEED_HELP = "seed of the agent (PPO's training, FFORMA's network; default: 0)"
+SEED_HELP = "seed of the agent (RL training: ppo, a2c, sac, td3, ddpg; FFORMA's trees; default: 0)"
 N_JOBS_HELP = "backtest worker processes: a positive number, or -1 for all cores (default: %(default)s)"
 TIMEOUT_HELP = ("seconds one model fit may take (per series, or one panel fit of a global model); a fit that runs "
                 "longer is replaced by the model's fallback forecast and counted in the report (default: no limit)")
@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--max-series", type=positive_int, default=None, help="first N series per subset (default: all)")
     r.add_argument("--models", nargs="+", default=None, help="pool aliases (default: the built-in pool, pruned on the backtest)")
     r.add_argument("--agent", default="ppo", help=f"composition agent: {AGENT_NAMES} (default: ppo)")
-    r.add_argument("--timesteps", type=positive_int, default=None, help="PPO training steps (default: the agent's)")
+    r.add_argument("--timesteps", type=positive_int, default=None, help="RL agent's training steps (ppo, a2c, sac, td3, ddpg; default: the agent's)")
     r.add_argument("--n-jobs", type=n_jobs, default=2, help=N_JOBS_HELP)
     r.add_argument("--seed", type=seed, default=0, help=SEED_HELP)
     r.add_argument("--out", default="metacompose-out", help="output folder (default: metacompose-out)")
@@ -59,9 +59,10 @@ def _parser() -> argparse.ArgumentParser:
                         "the time stamps)")
     f.add_argument("--models", nargs="+", default=None,
                    help="pool aliases (default: the saved agent's pool, else the built-in pool)")
-    f.add_argument("--agent", default="ppo",
-                   help=f"agent name ({AGENT_NAMES}), a saved agent's path, "
-                        "or a saved composer's folder (default: ppo). A saved composer whose series the file "
+    f.add_argument("--agent", default="auto",
+                   help=f"agent name ({AGENT_NAMES}, auto, pretrained), a saved agent's path, "
+                        "or a saved composer's folder (default: auto: PPO, or the pretrained agent for fewer "
+                        "than 50 series with the default pool). A saved composer whose series the file "
                         "only extends (the same series, the saved observations first, new ones after) is "
                         "updated: base models refitted at the new end only, its agent untrained; otherwise "
                         "(other series, another -H or -m) a new composer is fitted with its agent, untrained")
@@ -112,8 +113,9 @@ def _cross_validation_parser(sub) -> None:
                    help="seasonal period, a positive integer (default: a saved composer's, else inferred from the "
                         "time stamps)")
     c.add_argument("--models", nargs="+", default=None, help="pool aliases (default: the built-in pool)")
-    c.add_argument("--agent", default="ppo",
-                   help=f"agent name ({AGENT_NAMES}), or a saved agent or composer used as trained (default: ppo)")
+    c.add_argument("--agent", default="auto",
+                   help=f"agent name ({AGENT_NAMES}, auto, pretrained), or a saved agent or composer used as "
+                        "trained (default: auto, as for forecast)")
     c.add_argument("--level", type=float, nargs="+", default=None, metavar="LEVEL",
                    help="also score conformal intervals at these levels in percent (coverage)")
     c.add_argument("--out", default=None, help="write the cross-validation frame to this file: .csv, .csv.gz "

@@ -12,7 +12,8 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from metacompose.agents import AGENTS, load_agent
+from metacompose.agent_choice import AUTO, PRETRAINED
+from metacompose.agents import AGENTS, is_rl_agent, load_agent
 from metacompose.agents.callbacks import ppo_progress_callback
 from metacompose.checks import check_levels
 from metacompose.cli_args import check_out_file, check_out_folder, ignored_columns, write_table
@@ -68,7 +69,7 @@ def resolve_agent(agent: str, models: Sequence[str] | None, season_length: int |
     elif path.with_suffix(".json").exists() or (path.suffix == ".json" and path.exists()):
         saved, changed = load_agent(path), False
     else:
-        if agent.lower() in AGENTS or not (("/" in agent) or ("\\" in agent) or path.suffix):
+        if agent.lower() in (*AGENTS, AUTO, PRETRAINED) or not (("/" in agent) or ("\\" in agent) or path.suffix):
             return agent, models, season_length
         raise InputError(f"--agent {agent!r}: no saved agent there, and not an agent name ({', '.join(AGENTS)})")
     pool = getattr(saved, "models_", None)
@@ -106,7 +107,7 @@ def new_composer(agent: str, horizon: int, season_length: int | None, models: Se
     agent_obj, models, m = resolve_agent(agent, models, season_length, horizon, echo)
     trained = not isinstance(agent_obj, str)
     kwargs = {}
-    if not trained and agent_obj.lower() == "ppo" and progress is not False:
+    if not trained and (is_rl_agent(agent_obj) or agent_obj.lower() == AUTO) and progress is not False:
         kwargs["callback"] = ppo_progress_callback(disable=None if progress is None else False)
     id_col, time_col, target_col = columns
     return Composer(models=models, agent=agent_obj, horizon=horizon, season_length=m, n_jobs=n_jobs,
@@ -115,7 +116,7 @@ def new_composer(agent: str, horizon: int, season_length: int | None, models: Se
 
 
 def cross_validate_file(path: str | Path, horizon: int, n_windows: int, step: int | None = None,
-                        season_length: int | None = None, agent: str = "ppo", models: Sequence[str] | None = None,
+                        season_length: int | None = None, agent: str = "auto", models: Sequence[str] | None = None,
                         level=None, out: str | Path | None = None, n_jobs: int = 1, seed: int = 0,
                         progress: bool | None = None, columns: Sequence[str] = ("unique_id", "ds", "y"),
                         sep: str | None = None, timeout: float | None = None,
@@ -156,7 +157,7 @@ def cross_validate_file(path: str | Path, horizon: int, n_windows: int, step: in
     return table
 
 
-def forecast_file(path: str | Path, horizon: int, season_length: int | None = None, agent: str = "ppo",
+def forecast_file(path: str | Path, horizon: int, season_length: int | None = None, agent: str = "auto",
                   models: Sequence[str] | None = None, out: str | Path = "forecasts.csv", n_jobs: int = 1,
                   seed: int = 0, plots: str | Path | None = None, progress: bool | None = None, level=None,
                   id_col: str = "unique_id", time_col: str = "ds", target_col: str = "y", sep: str | None = None,

@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from metacompose.agents import CompositionAgent, get_agent
+from metacompose.agent_choice import PRETRAINED, check_choice_fits, choose_agent, make_agent
+from metacompose.agents import CompositionAgent
 from metacompose.backtest import BacktestReport, backtest
 from metacompose.budget import check_budget, plan_budget
 from metacompose.checks import check_choice, check_horizon, check_int, check_optional_int, check_timeout
@@ -27,6 +28,7 @@ from metacompose.composer_io import load_composer, read_composer_header, save_co
 from metacompose.data import check_one_season_length, infer_season_length, validate_frame
 from metacompose.decision import Decision, describe
 from metacompose.errors import InputError, NotFittedError
+from metacompose.feature_sets import check_feature_set
 from metacompose.intervals import interval_columns
 from metacompose.models import DEFAULT_POOL, Forecaster, build_pool
 from metacompose.pool_selection import PoolSelection, select_pool
@@ -42,8 +44,12 @@ class Composer:
     Args:
         models: aliases (see ``metacompose.models.REGISTRY``) and/or Forecaster instances;
             default ``DEFAULT_POOL``, pruned on the backtest (see ``pool_selection``).
-        agent: a name from ``metacompose.agents.AGENTS`` (``"ppo"``, ``"equal"``,
-            ``"best"``, ``"inverse_error"``, ``"median"``, ...) or an agent instance.
+        agent: ``"auto"`` (default): PPO trained on the panel, or, for a panel of fewer than 50
+            series with the default pool and features, the pretrained agent shipped in the package
+            (:mod:`metacompose.agent_choice`; the run says which and why); ``"pretrained"``: that
+            agent whatever the panel (it needs the default pool and features); a name from
+            ``metacompose.agents.AGENTS`` (``"ppo"``, ``"a2c"``, ``"sac"``, ``"td3"``, ``"ddpg"``,
+            ``"equal"``, ``"best"``, ``"inverse_error"``, ``"median"``, ...); or an agent instance.
         horizon: ``h``, steps to forecast (positive int).
         season_length: ``m`` (1 = no seasonality); None (default): inferred at ``fit`` from the
             time stamps' frequency (monthly 12, quarterly 4, daily 7, half-hourly 48, integer
@@ -80,17 +86,20 @@ class Composer:
             all ``>= 0`` are clipped at 0 (each member's, at every origin, before the agent sees
             them; so the composed forecast is ``>= 0`` too); True: every series' forecasts;
             False: none.
+        features: the series features the agent sees at each origin (computed on ``y[:origin]``):
+            ``"basic"`` (default), ``"catch22"`` or ``"tsfeatures"``
+            (:data:`metacompose.feature_sets.FEATURE_SETS`, :func:`metacompose.backtest.backtest`).
 
     Raises:
         InputError: bad horizon, season length, ``n_origins``, ``step``, timeout, time budget or
-            ``nonnegative``, bad pool, ``train_agent=False`` with an agent name, or agent
-            arguments the agent does not take; UnknownModelError: unknown alias or agent name.
+            ``nonnegative``, unknown ``features``, bad pool, ``train_agent=False`` with an agent name,
+            or agent arguments the agent does not take; UnknownModelError: unknown alias or agent name.
     """
 
     def __init__(
         self,
         models: Sequence[str | Forecaster] | None = None,
-        agent: Any = "ppo",
+        agent: Any = "auto",
         horizon: int = 1,
         season_length: int | None = None,
         n_origins: int = 5,
@@ -110,6 +119,7 @@ class Composer:
         train_agent: bool = True,
         time_budget: float | str | None = "auto",
         nonnegative: bool | str = "auto",
+        features: str = "basic",
     ) -> None:
         self.horizon = check_horizon(horizon)
         self._season_param = None if season_length is None else check_one_season_length(season_length)
@@ -117,9 +127,10 @@ class Composer:
         self._models_param = None if models is None else list(models)
         self.pool = build_pool(self._pool_models(), self.season_length)
         self._pool_param = None if models is None else [m.alias for m in self.pool]
-        if not train_agent and isinstance(agent, str):
+        if not train_agent and isinstance(agent, str) and agent.lower() != PRETRAINED:
             raise InputError(f"train_agent=False needs a trained agent instance (e.g. load_agent(path)), not {agent!r}")
-        self.agent, self.train_agent = agent, bool(train_agent)
+        self.agent = agent
+        self.train_agent = bool(train_agent) and not (isinstance(agent, str) and agent.lower() == PRETRAINED)
         self.n_origins, self.step = check_int(n_origins, "n_origins"), check_optional_int(step, "step")
         self.n_jobs, self.cache_dir = n_jobs, cache_dir
         self.random_state, self.agent_kwargs = random_state, dict(agent_kwargs or {})
@@ -132,7 +143,8 @@ class Composer:
         self.time_budget = check_budget(time_budget)
         self.nonnegative = nonnegative if nonnegative == "auto" else check_choice(nonnegative, "nonnegative",
                                                                                   (True, False))
-        self._make_agent()  # an unknown agent or a misspelt argument fails now, not after the backtest
+        self.features = check_feature_set(features)
+        make_agent(self)  # an unknown agent or a misspelt argument fails now, not after the backtest
         self.pool_selection_: PoolSelection | None = None
         self.cube_: ForecastCube | None = None
         self.report_: BacktestReport | None = None
@@ -149,14 +161,6 @@ class Composer:
         """Aliases of the pool, in cube order."""
         return list(self.cube_.models) if self.cube_ is not None else [m.alias for m in self.pool]
 
-    def _make_agent(self):
-        if isinstance(self.agent, str):
-            kw = dict(self.agent_kwargs)
-            if self.agent.lower() == "ppo":
-                kw.setdefault("seed", self.random_state)
-            return get_agent(self.agent, **kw)
-        return self.agent
-
     def fit(self, df: pd.DataFrame) -> "Composer":
         """Backtest the pool on every series of ``df``, train the agent, and prepare the forecast.
 
@@ -169,7 +173,8 @@ class Composer:
             and dropped, the weights' source and why, backtest errors), ``dropped_`` (members left
             out by the time budget, alias -> why), ``clipped_`` (forecasts clipped at 0),
             ``agent_`` (the fitted agent; with ``train_agent=False`` the given one, untouched),
-            ``weights_`` ``(S, M)`` and ``forecast_`` ``(S, H)``; with ``pool_selection``,
+            ``weights_`` ``(S, M)`` (mean over the steps), ``step_weights_`` ``(S, H, M)`` and
+            ``forecast_`` ``(S, H)``, all at the final origin; with ``pool_selection``,
             ``pool_selection_`` (a ``PoolSelection``) and a cube of the kept models only.
 
         Raises:
@@ -188,8 +193,11 @@ class Composer:
         self._set_season_length()
         if min(len(v) for v in self.panel_.values) < max(m.min_length for m in self.pool):  # raises the length error
             validate_frame(df, self.id_col, self.time_col, self.target_col, min_length=max(m.min_length for m in self.pool))
+        self.agent_choice_ = choose_agent(self, len(self.panel_.ids))
+        if self.agent_choice_.reason:
+            LOGGER.info("agent: %s", self.agent_choice_.reason)
         budget = None if self.time_budget is None else plan_budget(
-            self.pool, self.panel_.values, self.horizon, self.n_origins + 1, self.time_budget, self.train_agent)
+            self.pool, self.panel_.values, self.horizon, self.n_origins + 1, self.time_budget, self.agent_choice_.train)
         if budget is not None:
             LOGGER.info(budget.summary())
         self.dropped_ = {} if budget is None else dict(budget.dropped)
@@ -197,11 +205,12 @@ class Composer:
             self.panel_.values, self.pool if budget is None else budget.kept, self.horizon, self.season_length,
             ids=self.panel_.ids, n_origins=self.n_origins, step=self.step, n_jobs=self.n_jobs, cache_dir=self.cache_dir,
             progress=self.progress, timeout=self.timeout, panel_timeout=self.panel_timeout, backend=self.backend,
-            train_seconds=None if budget is None else budget.panel_seconds,
+            train_seconds=None if budget is None else budget.panel_seconds, features=self.features,
         )
         self.cube_, self.clipped_ = self.cube_.clip_at_zero(self._nonnegative_rows(self.panel_.values))
-        agent = self._make_agent()
-        if self.pool_selection:
+        check_choice_fits(self.agent_choice_, self.cube_)
+        agent = self.agent_choice_.agent
+        if self.pool_selection and self.agent_choice_.train:
             self.pool_selection_ = select_pool(self.cube_, metric=getattr(agent, "reward_metric", "mase"))
             self.cube_ = self.cube_.take_models(self.pool_selection_.models)
             LOGGER.info("pool selection: kept %s; dropped %s", ", ".join(self.pool_selection_.models),
@@ -230,8 +239,9 @@ class Composer:
         return np.full(len(values), bool(self.nonnegative))
 
     def _fitted_agent(self, agent):
-        """The agent trained on ``cube_`` or, with ``train_agent=False``, the given one after checking its pool."""
-        if self.train_agent:
+        """The agent trained on ``cube_`` or, untrained (``train_agent=False``, the pretrained agent), the
+        given one after checking its pool."""
+        if self.agent_choice_.train:
             t0 = time.perf_counter()
             LOGGER.info("agent %s: training on %d series x %d backtest origins", getattr(agent, "name", agent),
                         self.cube_.shape[0], self.cube_.shape[1] - 1)
@@ -245,11 +255,13 @@ class Composer:
         return agent
 
     def _finish(self) -> None:
-        """Weights ``(S, M)`` and composed forecast ``(S, H)`` at the final origin, and the composed
-        forecast at every origin ``composed_`` ``(S, O, H)`` (its backtest errors give the intervals),
+        """Weights at the final origin, ``weights_`` ``(S, M)`` (mean over the steps) and
+        ``step_weights_`` ``(S, H, M)``, the composed forecast there ``forecast_`` ``(S, H)``, and
+        at every origin ``composed_`` ``(S, O, H)`` (its backtest errors give the intervals),
         from ``agent_`` and ``cube_``."""
-        w = np.asarray(self.agent_.weights(self.cube_), dtype=np.float64)
-        self.weights_ = w[:, -1]
+        w = np.asarray(self.agent_.step_weights(self.cube_), dtype=np.float64)      # (S, O, H, M)
+        self.step_weights_ = w[:, -1]
+        self.weights_ = self.step_weights_.mean(axis=1)
         if type(self.agent_).combine is CompositionAgent.combine:  # the weights applied: no second weights() call
             self.composed_ = weighted_forecasts(w, self.cube_.forecasts)
         else:  # an agent with its own combination (e.g. the exact median)
@@ -269,7 +281,7 @@ class Composer:
         Returns:
             long frame with ``id_col``, ``time_col``, one column per model (its forecast,
             in the units of the series), ``composed`` (the agent's forecast) and one
-            ``weight_<model>`` column per model (the weights used; they sum to 1 per series).
+            ``weight_<model>`` column per model (the weights used at that step; they sum to 1 per row).
             With ``level``, each forecast column ``<name>`` is followed by
             ``<name>-lo-<level>`` (highest level first) and ``<name>-hi-<level>`` (lowest
             first), statsforecast's names and order, e.g. ``composed-lo-95``; bounds are
@@ -291,11 +303,13 @@ class Composer:
         rows[COMPOSED] = self.forecast_.reshape(-1)
         rows.update(bands.get(COMPOSED, {}))
         for j, alias in enumerate(self.cube_.models):
-            rows[f"weight_{alias}"] = np.repeat(self.weights_[:, j], H)
+            rows[f"weight_{alias}"] = self.step_weights_[:, :, j].reshape(-1)
         return pd.DataFrame(rows)
 
     def weights(self) -> pd.DataFrame:
-        """Weights at the final origin as a wide frame: one row per series, one column per model."""
+        """Weights at the final origin as a wide frame: one row per series, one column per model
+        (an agent that weighs each horizon step on its own: the mean over the steps; ``predict``
+        gives each step's)."""
         if self.cube_ is None:
             raise NotFittedError("call Composer.fit(df) before weights()")
         out = pd.DataFrame(self.weights_, columns=self.cube_.models)
@@ -308,7 +322,7 @@ class Composer:
         ``agent_kwargs``): ``Composer(**comp.get_params())`` is an unfitted composer set up like this one."""
         names = ("train_agent", "horizon", "n_origins", "step", "n_jobs", "cache_dir", "random_state", "id_col",
                  "time_col", "target_col", "progress", "timeout", "panel_timeout", "backend", "pool_selection",
-                 "time_budget", "nonnegative")
+                 "time_budget", "nonnegative", "features")
         models = None if self._pool_param is None else (list(self.pool) if self.pool else list(self._pool_param))
         return {"models": models, "agent": self.agent,
                 "season_length": self._season_param, "agent_kwargs": dict(self.agent_kwargs),

@@ -171,3 +171,32 @@ class ForecastCube:
                 raise
             json_path = container_file(container_base(path), ".json")
             raise FileFormatError(f"{json_path} is incomplete or malformed: {type(exc).__name__}: {exc}") from None
+
+
+def check_cubes(cubes) -> list[ForecastCube]:
+    """A cube, or several to learn from together (cross-learning), as a checked list.
+
+    Several cubes must share their pool and features, so that an observation and an action mean
+    the same for each; their horizons, season lengths and origins may differ.
+
+    Args:
+        cubes: a :class:`ForecastCube` or a non-empty list or tuple of them.
+
+    Returns:
+        the cubes as a list.
+
+    Raises:
+        InputError: anything else, or cubes whose pools or feature lists differ from the first one's.
+    """
+    items = list(cubes) if isinstance(cubes, (list, tuple)) else [cubes]
+    if not items:
+        raise InputError("expected a ForecastCube or a non-empty list of them, got an empty list")
+    first = items[0]
+    for i, c in enumerate(items):
+        if not isinstance(c, ForecastCube):
+            raise InputError(f"expected a metacompose ForecastCube, got {type(c).__name__} (item {i})")
+        if list(c.models) != list(first.models) or list(c.feature_names) != list(first.feature_names):
+            raise InputError(f"cubes learned from together must share their pool and features: cube {i} has "
+                             f"{list(c.models)} and {list(c.feature_names)}, cube 0 has {list(first.models)} "
+                             f"and {list(first.feature_names)}")
+    return items

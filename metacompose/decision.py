@@ -38,7 +38,9 @@ class Decision:
         cut_short: alias -> how many of its panel fits had their training cut by the time budget.
         source: ``"learned"`` (the agent's own per-series weights, possibly pulled toward
             pooled/equal weights), ``"pooled"``, ``"equal"``, ``"baseline"`` (a fixed rule:
-            equal, median, best, inverse error) or ``"trained agent"`` (a given, pretrained agent).
+            equal, median, best, inverse error), ``"trained agent"`` (a given agent trained
+            before) or ``"pretrained agent"`` (the one shipped in the package, see
+            :mod:`metacompose.agent_choice`).
         reason: why that source, in words.
         errors: frame indexed by method (each member, then ``composed``) with columns ``MASE``
             and ``sMAPE`` (backtest means; NaN without a backtest origin).
@@ -117,7 +119,7 @@ def weights_source(agent, trained: bool = True) -> tuple[str, str]:
     if not trained:
         return "trained agent", f"the given {type(agent).__name__} as trained before, not trained on this data"
     name = getattr(agent, "name", type(agent).__name__)
-    if name != "ppo":
+    if not hasattr(agent, "shrinkage_choice_"):  # not an RL agent (ppo, a2c, sac, td3, ddpg) with its guard
         learned = name == "fforma"
         return ("learned" if learned else "baseline"), (
             "FFORMA: series features -> weights, learned on the backtest" if learned
@@ -157,7 +159,11 @@ def describe(comp) -> Decision:
                               f"{selection.metric.upper()} (p = {p:.3g})")
     report = comp.report_
     cut = {a: len(c) for a, c in (report.cut_short.items() if report is not None else ())}
-    source, reason = weights_source(comp.agent_, comp.train_agent)
+    choice = getattr(comp, "agent_choice_", None)  # None: a loaded composer, not fitted in this session
+    if choice is not None and choice.pretrained:
+        source, reason = "pretrained agent", choice.reason
+    else:
+        source, reason = weights_source(comp.agent_, comp.train_agent if choice is None else choice.train)
     return Decision(season_length=comp.season_length, season_reason=getattr(comp, "season_reason_", "given"),
                     kept=list(comp.cube_.models), dropped=dropped, cut_short=cut, source=source, reason=reason,
                     errors=backtest_errors(comp.cube_, comp.composed_), clipped=int(getattr(comp, "clipped_", 0)))

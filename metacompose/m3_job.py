@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from metacompose.agents import get_agent
+from metacompose.agents import get_agent, is_rl_agent
 from metacompose.agents.callbacks import ppo_progress_callback
 from metacompose.composer import Composer
 from metacompose.data import M3_SUBSETS, load_m3
@@ -57,7 +57,7 @@ def run_m3(
         max_series: first N series per subset (all if None).
         n_jobs: backtest workers.
         seed: seed of the agent.
-        total_timesteps: PPO budget (agent default if None).
+        total_timesteps: training budget of an RL agent (ppo, a2c, sac, td3, ddpg; agent default if None).
         out_dir: where ``forecasts_<subset>.csv``, ``weights_<subset>.csv``, ``results.csv``
             and the backtest cube ``cube_<subset>.npz/.json`` go.
         cache_dir: backtest cache folder (None = no cache).
@@ -103,8 +103,8 @@ def _fit_subset(subset: str, models, agent: str, max_series, n_jobs, seed, total
                 progress) -> tuple[Composer, pd.DataFrame, int]:
     """Fit a composer on the training parts of ``subset``; returns ``(composer, test frame, h)``."""
     train, test, m, h = load_m3(subset, max_series)
-    kwargs = {"total_timesteps": total_timesteps} if (total_timesteps and agent == "ppo") else {}
-    if agent == "ppo" and progress is not False:
+    kwargs = {"total_timesteps": total_timesteps} if (total_timesteps and is_rl_agent(agent)) else {}
+    if is_rl_agent(agent) and progress is not False:
         kwargs["callback"] = ppo_progress_callback(disable=None if progress is None else False)
     comp = Composer(models=models, agent=agent, horizon=h, season_length=m, n_jobs=n_jobs, cache_dir=cache_dir,
                     random_state=seed, agent_kwargs=kwargs, progress=progress)

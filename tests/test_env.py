@@ -42,7 +42,7 @@ def test_spaces_and_episode_walks_backtest_origins_in_order(cube):
     S, O, M, _ = cube.shape
     assert env.action_space.shape == (M,) and env.action_space.dtype == np.float32
     assert env.observation_space.shape == (observation_space_size(cube),)
-    assert len(observation_names(cube)) == observation_space_size(cube) == 7 * M + cube.features.shape[2] + 1
+    assert len(observation_names(cube)) == observation_space_size(cube) == 7 * M + cube.features.shape[2] + 3
     for s in (0, 5, S - 1):
         obs, info = env.reset(seed=1, options={"series": s})
         assert info["series"] == s and env.observation_space.contains(obs)

@@ -1,36 +1,34 @@
-"""One PPO training run on a cube: environments, stable-baselines3's PPO, callbacks and checkpoints.
+"""One training run on a cube or several: environments, a stable-baselines3 algorithm, callbacks and checkpoints.
 
-:class:`~metacompose.agents.ppo.PPOAgent` decides *what* to train (parameters, the cube, the
-validation replay); this module runs stable-baselines3 on it. Training uses
+:class:`~metacompose.agents.rl.RLAgent` decides *what* to train (algorithm, parameters, the
+cube, the validation replay); this module runs stable-baselines3 on it. Training uses
 :class:`~metacompose.envs.CubeVecEnv`, which steps ``n_envs`` episodes of
 :class:`~metacompose.envs.EnsembleWeightsEnv` at once in numpy (the same observations and
-rewards as copies of the environment), with batch settings chosen for throughput (large
-rollouts, large minibatches, few epochs, one torch thread; ``benchmarks/speed`` measures it).
-Nothing of PPO is re-implemented here.
+rewards as copies of the environment), with batch settings chosen for throughput
+(:mod:`metacompose.agents.sb3_algorithms`; one torch thread; ``benchmarks/speed`` measures PPO).
+Nothing of the algorithms is re-implemented here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
-from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.env_util import make_vec_env
-from torch import nn
 
 from metacompose.agents.checkpoint import Checkpointing, load_checkpoint
 from metacompose.agents.early_stopping import EarlyStopping
+from metacompose.agents.sb3_algorithms import ALGORITHMS, make_model, settings
 from metacompose.cube import ForecastCube
 from metacompose.envs import CubeVecEnv, EnsembleWeightsEnv
+from metacompose.errors import InputError
 
-if TYPE_CHECKING:  # only for the annotation: ppo.py imports this module
-    from metacompose.agents.ppo import PPOAgent
-
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+if TYPE_CHECKING:  # only for the annotation: rl.py imports this module
+    from metacompose.agents.rl import RLAgent
 
 
 @contextlib.contextmanager
@@ -47,19 +45,13 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def policy_kwargs(agent: "PPOAgent") -> dict[str, Any]:
-    """``policy_kwargs`` of stable-baselines3's ``MlpPolicy`` for the agent's network settings."""
-    return {"net_arch": list(agent.net_arch), "activation_fn": ACTIVATIONS[agent.activation],
-            "log_std_init": agent.log_std_init}
-
-
 class TrainingRun(NamedTuple):
-    """What :func:`train_ppo` returns.
+    """What :func:`train_agent` returns.
 
     Attributes:
-        model: the stable-baselines3 ``PPO`` (its policy in evaluation mode).
+        model: the stable-baselines3 model (``PPO``, ``SAC``, ...; its policy in evaluation mode).
         timesteps: environment steps trained in all (a resumed run counts the checkpoint's).
-        learn_seconds: wall time of ``PPO.learn`` in this process.
+        learn_seconds: wall time of ``model.learn`` in this process.
         train_reward: the early-stopping scores ``[(timesteps, mean reward), ...]``, or None.
         resumed_from: steps loaded from a checkpoint (0: none).
     """
@@ -71,45 +63,49 @@ class TrainingRun(NamedTuple):
     resumed_from: int
 
 
-def _vec_env(agent: "PPOAgent", env_kwargs: dict):
-    """The training environments: ``n_envs`` copies, fewer for a budget smaller than one rollout."""
-    n_envs = max(1, min(agent.n_envs, agent.total_timesteps // agent.n_steps))
+def n_train_envs(agent: "RLAgent") -> int:
+    """Copies stepped together: ``n_envs``, fewer for a budget smaller than one step of them all
+    (on-policy: one rollout of ``n_steps`` per copy)."""
+    per_copy = settings(agent)["n_steps"] if ALGORITHMS[agent.algorithm].on_policy else 1
+    return max(1, min(agent.n_envs, agent.total_timesteps // per_copy))
+
+
+def _vec_env(agent: "RLAgent", env_kwargs: dict):
+    """The training environments (see :func:`n_train_envs`).
+
+    Raises:
+        InputError: ``vec_env="dummy"`` with several cubes (only ``CubeVecEnv`` steps several).
+    """
+    n_envs = n_train_envs(agent)
     if agent.vec_env == "cube":
         return CubeVecEnv(n_envs=n_envs, seed=agent.seed, **env_kwargs)
-    return make_vec_env(EnsembleWeightsEnv, n_envs=n_envs, seed=agent.seed, env_kwargs=env_kwargs)
+    if len(env_kwargs["cube"]) > 1:
+        raise InputError("vec_env='dummy' trains on one cube; use vec_env='cube' to train on several")
+    one = {**env_kwargs, "cube": env_kwargs["cube"][0], "observations": env_kwargs["observations"][0]}
+    return make_vec_env(EnsembleWeightsEnv, n_envs=n_envs, seed=agent.seed, env_kwargs=one)
 
 
-def _ppo(agent: "PPOAgent", vec_env) -> PPO:
-    """stable-baselines3's PPO with the agent's settings (``ppo_kwargs`` override the named ones)."""
-    params = {
-        "learning_rate": agent.learning_rate, "n_steps": agent.n_steps, "batch_size": agent.batch_size,
-        "n_epochs": agent.n_epochs, "gamma": agent.gamma, "gae_lambda": agent.gae_lambda,
-        "clip_range": agent.clip_range, "ent_coef": agent.ent_coef, **agent.ppo_kwargs,
-    }
-    return PPO("MlpPolicy", vec_env, policy_kwargs=policy_kwargs(agent), seed=agent.seed,
-               device=agent.device, verbose=agent.verbose, **params)
-
-
-def train_ppo(agent: "PPOAgent", cube: ForecastCube, observations: np.ndarray, shrinkage: float) -> TrainingRun:
-    """Train PPO on the steppable origins of ``cube`` with the agent's settings.
+def train_agent(agent: "RLAgent", cubes: Sequence[ForecastCube], observations: Sequence[np.ndarray],
+                shrinkage: float) -> TrainingRun:
+    """Train the agent's algorithm on the steppable origins of ``cubes`` with the agent's settings.
 
     Args:
-        agent: the :class:`~metacompose.agents.ppo.PPOAgent` whose parameters and callback are used.
-        cube: the forecast cube.
-        observations: ``observation_table(cube, agent.history)``, float32 ``(S, O, D)``.
+        agent: the :class:`~metacompose.agents.rl.RLAgent` whose parameters and callback are used.
+        cubes: the forecast cubes (one, or several sharing their pool and features: cross-learning).
+        observations: ``observation_table(cube, agent.history)`` of each cube, float32 ``(S, O, D)``.
         shrinkage: the shrinkage the weights will use (part of a checkpoint's fingerprint).
 
     Returns:
         a :class:`TrainingRun`.
 
     Raises:
-        InputError: the cube has no steppable origin.
+        InputError: no cube has a steppable origin, or ``vec_env="dummy"`` with several cubes.
         FileFormatError: a checkpoint at ``agent.checkpoint_path`` belongs to other settings.
     """
-    env_kwargs = {"cube": cube, "reward_metric": agent.reward_metric, "temperature": agent.temperature,
-                  "history": agent.history, "observations": observations}
+    env_kwargs = {"cube": list(cubes), "reward_metric": agent.reward_metric, "temperature": agent.temperature,
+                  "history": agent.history, "observations": list(observations), "horizon_knots": agent.horizon_knots}
     vec_env = _vec_env(agent, env_kwargs)
-    model = _ppo(agent, vec_env)
+    model = make_model(agent, vec_env)
     callbacks = [agent.callback] if agent.callback is not None else []
     stopper = None
     if agent.early_stopping_patience is not None:
@@ -119,7 +115,7 @@ def train_ppo(agent: "PPOAgent", cube: ForecastCube, observations: np.ndarray, s
     done = 0
     if agent.checkpoint_path is not None:
         fingerprint = {k: v for k, v in agent.get_params().items() if k not in ("verbose", "progress_bar")}
-        fingerprint.update(shrinkage=shrinkage, cube=[list(cube.shape), list(cube.series_ids[:5])])
+        fingerprint.update(shrinkage=shrinkage, cube=[[list(c.shape), list(c.series_ids[:5])] for c in cubes])
         done = load_checkpoint(agent.checkpoint_path, model, fingerprint)
         if done and agent.seed is not None:
             vec_env.seed(agent.seed + done)  # fresh episode draws for the remaining steps
