@@ -33,3 +33,17 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
     return path
+
+
+class RunLog:
+    """A benchmark's ``echo``: prints each line at once and keeps it for the results file's run log.
+
+    Call it like ``print`` with one value; ``lines`` holds what was printed, as strings.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text="") -> None:
+        print(text, flush=True)
+        self.lines.append(str(text))

@@ -54,7 +54,7 @@ from metacompose.pool_selection import select_pool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from m3.run import markdown  # noqa: E402  (benchmarks/m3/run.py)
-from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)
+from results_file import RunLog, write_section  # noqa: E402  (benchmarks/results_file.py)
 
 SUBSETS = ["yearly", "quarterly", "monthly", "other"]
 
@@ -136,11 +136,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-results", action="store_true", help="do not write the results file")
     args = ap.parse_args(argv)
     subsets = args.subset or SUBSETS
-    lines: list[str] = []
-
-    def echo(s=""):
-        print(s, flush=True)
-        lines.append(str(s))
+    echo = RunLog()
+    lines = echo.lines
 
     t0 = time.perf_counter()
     tables = {}

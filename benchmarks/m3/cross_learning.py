@@ -40,7 +40,7 @@ from metacompose.metrics import smape_points
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from m3.baselines import SUBSETS, build_cubes  # noqa: E402  (benchmarks/m3/baselines.py)
 from m3.run import markdown  # noqa: E402
-from results_file import write_section  # noqa: E402
+from results_file import RunLog, write_section  # noqa: E402
 
 PANELS, PANEL_SIZE = 50, 10
 
@@ -108,11 +108,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--cache", default=".metacompose-cache/m3")
     ap.add_argument("--results", default="benchmarks/m3/cross_learning_results.md")
     args = ap.parse_args(argv)
-    lines: list[str] = []
-
-    def echo(s=""):
-        print(s, flush=True)
-        lines.append(str(s))
+    echo = RunLog()
+    lines = echo.lines
 
     t0 = time.perf_counter()
     cubes, actuals = {}, {}

@@ -40,7 +40,7 @@ from metacompose.m3_job import pooled_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from m3.run import markdown  # noqa: E402  (benchmarks/m3/run.py)
-from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)
+from results_file import RunLog, write_section  # noqa: E402  (benchmarks/results_file.py)
 
 SUBSETS = ["yearly", "quarterly", "monthly", "other"]
 SETS = list(FEATURE_SETS)
@@ -121,11 +121,8 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     args.features = args.features or SETS
     subsets = args.subset or SUBSETS
-    lines: list[str] = []
-
-    def echo(s=""):
-        print(s, flush=True)
-        lines.append(str(s))
+    echo = RunLog()
+    lines = echo.lines
 
     t0 = time.perf_counter()
     cost = feature_cost(args.cost_series, args.features) if args.cost_series else None

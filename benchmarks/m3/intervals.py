@@ -46,7 +46,7 @@ from metacompose.metrics import coverage, msis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from m3.run import SUBSETS, markdown  # noqa: E402  (benchmarks/m3/run.py)
-from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)
+from results_file import RunLog, write_section  # noqa: E402  (benchmarks/results_file.py)
 
 LEVELS = [80, 95]
 SF_MODELS = ("AutoETS", "AutoTheta", "AutoARIMA")
@@ -240,11 +240,8 @@ def main(argv=None) -> dict:
     subsets = args.subset or SUBSETS
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
-
-    def echo(s=""):
-        print(s, flush=True)
-        lines.append(str(s))
+    echo = RunLog()
+    lines = echo.lines
 
     t0 = time.perf_counter()
     tables, vals = {}, {}

@@ -22,7 +22,7 @@ import pandas as pd
 from metacompose.m3_job import run_m3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)
+from results_file import RunLog, write_section  # noqa: E402  (benchmarks/results_file.py)
 
 PUBLISHED = pd.DataFrame(
     {"yearly": [17.88, 16.90, 17.14, 15.93], "quarterly": [9.95, 8.96, 9.77, 8.84],
@@ -49,11 +49,8 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--out", default="benchmarks/m3/out")
     ap.add_argument("--results", default="benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
-    lines: list[str] = []
-
-    def echo(s=""):
-        print(s, flush=True)
-        lines.append(str(s))
+    echo = RunLog()
+    lines = echo.lines
 
     t0 = time.perf_counter()
     res = run_m3(SUBSETS, max_series=args.max_series, n_jobs=args.n_jobs, seed=args.seed,

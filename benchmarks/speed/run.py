@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from results_file import write_section  # noqa: E402  (benchmarks/results_file.py)
+from results_file import RunLog, write_section  # noqa: E402  (benchmarks/results_file.py)
 
 class PeakMemory:
     """Peak resident memory (MiB) of this process and its children, sampled in a thread.
@@ -216,11 +216,8 @@ def main(argv=None) -> dict:
     if args.side:
         _child(args)
         return {}
-    lines: list[str] = []
-
-    def echo(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
+    echo = RunLog()
+    lines = echo.lines
 
     echo(f"machine: {platform.platform()}, {os.cpu_count()} cores, load average {os.getloadavg()}; "
           f"python {platform.python_version()}; n_jobs {args.n_jobs}; seed {args.seed}; pool {args.models or 'DEFAULT_POOL, pruned'}; "
