@@ -46,7 +46,8 @@ def make_agent(comp, name=None):
     agent loaded; an instance as given.
 
     Raises:
-        UnknownModelError, InputError: as :func:`metacompose.agents.get_agent`.
+        UnknownModelError, InputError: as :func:`metacompose.agents.get_agent`; ``agent_kwargs``
+            with ``"pretrained"``.
         FileNotFoundError: the pretrained agent's files are missing.
     """
     agent = comp.agent if name is None else name
@@ -54,6 +55,9 @@ def make_agent(comp, name=None):
         return agent
     key = agent.lower()
     if key == PRETRAINED:
+        if comp.agent_kwargs:
+            raise InputError(f"agent='pretrained' is used as it was trained: agent_kwargs "
+                             f"{sorted(comp.agent_kwargs)} would change nothing")
         return load_pretrained()
     if key == AUTO:
         key = "ppo"

@@ -54,6 +54,8 @@ def test_pretrained_is_never_trained_and_refuses_another_pool(small):
     train, m, h = small
     comp = Composer(agent="pretrained", horizon=h, season_length=m)
     assert comp.train_agent is False
+    with pytest.raises(InputError, match="agent_kwargs"):
+        Composer(agent="pretrained", horizon=h, season_length=m, agent_kwargs={"total_timesteps": 10})
     with pytest.raises(InputError, match="pretrained"):
         Composer(models=["ARIMA", "ETS"], agent="pretrained", horizon=h, season_length=m).fit(train)
     with pytest.raises(InputError, match="pretrained"):
