@@ -112,7 +112,7 @@ class CubeVecEnv(VecEnv):
                                    temperature=temperature, history=history, reward_clip=reward_clip,
                                    observations=t, horizon_knots=horizon_knots) for c, t in zip(cubes, tables)]
         ref = refs[0]
-        self.cube, self.cubes, self.reward_metric = cubes[0], cubes, reward_metric
+        self.cubes, self.reward_metric = cubes, reward_metric
         self.temperature, self.reward_clip, self.history = ref.temperature, ref.reward_clip, ref.history
         self.horizon_knots = ref.horizon_knots
         self.render_mode = None

@@ -19,8 +19,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from metacompose.agents import get_agent, is_rl_agent
-from metacompose.agents.pretrained import MIN_SERIES_TO_TRAIN, check_pretrained_fits, load_pretrained
+from metacompose.agents.pretrained import (MIN_SERIES_TO_TRAIN, check_pretrained_fits, load_pretrained,
+                                           pretrained_mismatch)
 from metacompose.errors import InputError
+from metacompose.feature_sets import FEATURE_SETS
 
 AUTO, PRETRAINED = "auto", "pretrained"
 
@@ -77,26 +79,21 @@ def choose_agent(comp, n_series: int) -> AgentChoice:
     name = comp.agent.lower() if isinstance(comp.agent, str) else None
     if name == PRETRAINED:
         agent = load_pretrained()
-        if getattr(comp, "features", "basic") != "basic":
-            raise InputError(f"agent='pretrained' reads the basic features, not {comp.features!r}")
-        check_pretrained_fits(agent, [m.alias for m in comp.pool], agent.feature_names_)
+        check_pretrained_fits(agent, *_cube_layout(comp))
         return AgentChoice(agent, False, True, "the pretrained agent, as asked")
     if name == AUTO:
-        default_setup = comp._models_param is None and getattr(comp, "features", "basic") == "basic"
-        if default_setup and n_series < MIN_SERIES_TO_TRAIN:
-            return AgentChoice(load_pretrained(), False, True, f"the pretrained agent: {n_series} series are too few to "
-                                                          f"train one (fewer than {MIN_SERIES_TO_TRAIN})")
-        why = "default pool and features" if default_setup else "not the default pool and features"
-        return AgentChoice(make_agent(comp, "ppo"), True, False,
-                           f"PPO trained on this panel ({n_series} series; {why})")
+        why = f"{n_series} series"
+        if comp._models_param is None and n_series < MIN_SERIES_TO_TRAIN:
+            agent = load_pretrained()
+            mismatch = pretrained_mismatch(agent, *_cube_layout(comp))
+            if mismatch is None:
+                return AgentChoice(agent, False, True, f"the pretrained agent: {n_series} series are too few to "
+                                                       f"train one (fewer than {MIN_SERIES_TO_TRAIN})")
+            why += f"; not the pretrained agent: {mismatch}"
+        return AgentChoice(make_agent(comp, "ppo"), True, False, f"PPO trained on this panel ({why})")
     return AgentChoice(make_agent(comp), comp.train_agent, False, "")
 
 
-def check_choice_fits(choice: AgentChoice, cube) -> None:
-    """The pretrained agent must fit the cube's pool and features.
-
-    Raises:
-        InputError: it does not (e.g. a member left out of the backtest).
-    """
-    if choice.pretrained:
-        check_pretrained_fits(choice.agent, cube.models, cube.feature_names)
+def _cube_layout(comp) -> tuple[list[str], list[str]]:
+    """The pool's aliases and the feature names the composer's cube will have."""
+    return [m.alias for m in comp.pool], list(FEATURE_SETS[comp.features].names)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from metacompose.agent_choice import PRETRAINED, check_choice_fits, choose_agent, make_agent
+from metacompose.agent_choice import PRETRAINED, choose_agent, make_agent
 from metacompose.agents import CompositionAgent
 from metacompose.backtest import BacktestReport, backtest
 from metacompose.budget import check_budget, plan_budget
@@ -208,7 +208,6 @@ class Composer:
             train_seconds=None if budget is None else budget.panel_seconds, features=self.features,
         )
         self.cube_, self.clipped_ = self.cube_.clip_at_zero(self._nonnegative_rows(self.panel_.values))
-        check_choice_fits(self.agent_choice_, self.cube_)
         agent = self.agent_choice_.agent
         if self.pool_selection and self.agent_choice_.train:
             self.pool_selection_ = select_pool(self.cube_, metric=getattr(agent, "reward_metric", "mase"))

@@ -223,7 +223,7 @@ def final_origin(values: list, pool: list, comp, ids, rows) -> tuple[ForecastCub
         report counts the fallbacks at this origin (for the panel models, over every series).
     """
     plan = final_origin_plan(values, pool, comp.horizon, comp.season_length, ids, rows, comp.timeout,
-                             comp.panel_timeout, features=getattr(comp, "features", "basic"))
+                             comp.panel_timeout, features=comp.features)
     cube, report = assemble_backtest(plan, run_backtest(plan, comp.n_jobs, comp.backend, comp.progress))
     report.short_series = []  # a one-origin plan has no backtest origin by design
     return cube, report
