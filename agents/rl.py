@@ -30,7 +30,7 @@ from stable_baselines3.common.policies import BasePolicy
 from metacompose.agents.base import CompositionAgent, check_cube
 from metacompose.agents.checkpoint import read_tensors
 from metacompose.agents.rl_params import AMOUNT, RL_PARAM_CHECKS
-from metacompose.agents.rl_training import torch_threads, train_agent
+from metacompose.agents.rl_training import PASSES, torch_threads, train_agent
 from metacompose.agents.sb3_algorithms import SETTINGS, check_algorithm, check_settings, rebuild_policy, settings
 from metacompose.agents.shrinkage import ShrinkageChoice, choose_shrinkage_panels
 from metacompose.combine import action_to_step_weights, compose_weights, equal_weights
@@ -50,7 +50,13 @@ class RLAgent(CompositionAgent):
     learns the expected reward itself, and target networks play no part).
 
     Args:
-        total_timesteps: environment steps of training (one step = one origin of one series).
+        total_timesteps: environment steps of training (one step = one origin of one series);
+            None (default): scaled with the data by ``passes``.
+        passes: with ``total_timesteps=None``, training steps per decision, a decision being one
+            steppable backtest origin of one series (of all the cubes): the budget is
+            ``min(100,000, max(10,000, passes * decisions))``
+            (:func:`~metacompose.agents.rl_training.training_timesteps`), so the agent's cost grows
+            with the data instead of being the same for 100 series as for 10,000.
         seed: seed of the algorithm, the environments and the policy's initial weights.
         algorithm: ``"ppo"`` (Schulman et al. 2017), ``"a2c"`` (Mnih et al. 2016), ``"sac"``
             (Haarnoja et al. 2018), ``"td3"`` (Fujimoto et al. 2018) or ``"ddpg"`` (Lillicrap et
@@ -137,7 +143,8 @@ class RLAgent(CompositionAgent):
 
     def __init__(
         self,
-        total_timesteps: int = 100_000,
+        total_timesteps: int | None = None,
+        passes: float = PASSES,
         seed: int | None = 0,
         algorithm: str | None = None,
         n_envs: int = 128,

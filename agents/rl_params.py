@@ -45,7 +45,8 @@ POSITIVE = partial(check_number, low=0.0, low_open=True)
 
 
 RL_PARAM_CHECKS = {
-    "total_timesteps": partial(check_int, low=0), "seed": partial(check_optional_int, low=0),
+    "total_timesteps": _optional(partial(check_int, low=0)), "passes": POSITIVE,
+    "seed": partial(check_optional_int, low=0),
     "n_envs": check_int, "temperature": POSITIVE, "history": check_int, "horizon_knots": check_int,
     "reward_metric": partial(check_choice, choices=ERROR_METRICS), "net_arch": _net_arch,
     "activation": partial(check_choice, choices=tuple(ACTIVATIONS)), "gamma": AMOUNT,

@@ -12,6 +12,7 @@ Nothing of the algorithms is re-implemented here.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
@@ -26,6 +27,7 @@ from metacompose.agents.sb3_algorithms import ALGORITHMS, make_model, settings
 from metacompose.cube import ForecastCube
 from metacompose.envs import CubeVecEnv, EnsembleWeightsEnv
 from metacompose.errors import InputError
+from metacompose.history import steppable_origins
 
 if TYPE_CHECKING:  # only for the annotation: rl.py imports this module
     from metacompose.agents.rl import RLAgent
@@ -63,20 +65,44 @@ class TrainingRun(NamedTuple):
     resumed_from: int
 
 
-def n_train_envs(agent: "RLAgent") -> int:
-    """Copies stepped together: ``n_envs``, fewer for a budget smaller than one step of them all
-    (on-policy: one rollout of ``n_steps`` per copy)."""
+PASSES = 30.0
+"""Default training steps per decision of :class:`~metacompose.agents.rl.RLAgent` (``passes``);
+chosen on the validation replays of the M3 training parts, ``benchmarks/m3/agent_budget.py``."""
+
+MIN_TIMESTEPS = 10_000
+"""The smallest budget ``passes`` gives (five PPO rollouts of the default 128 copies x 16 steps)."""
+
+MAX_TIMESTEPS = 100_000
+"""The largest budget ``passes`` gives."""
+
+
+def training_timesteps(agent: "RLAgent", cubes: Sequence[ForecastCube]) -> int:
+    """The agent's training budget in environment steps for ``cubes``.
+
+    ``agent.total_timesteps`` when it is set, else
+    ``min(MAX_TIMESTEPS, max(MIN_TIMESTEPS, ceil(passes * decisions)))`` with ``decisions`` the
+    steppable backtest origins of all the cubes (:func:`metacompose.history.steppable_origins`).
+    """
+    if agent.total_timesteps is not None:
+        return int(agent.total_timesteps)
+    decisions = sum(int(steppable_origins(c).sum()) for c in cubes)
+    return int(min(MAX_TIMESTEPS, max(MIN_TIMESTEPS, math.ceil(agent.passes * decisions))))
+
+
+def n_train_envs(agent: "RLAgent", budget: int) -> int:
+    """Copies stepped together: ``n_envs``, fewer for a ``budget`` (environment steps) smaller than one
+    step of them all (on-policy: one rollout of ``n_steps`` per copy)."""
     per_copy = settings(agent)["n_steps"] if ALGORITHMS[agent.algorithm].on_policy else 1
-    return max(1, min(agent.n_envs, agent.total_timesteps // per_copy))
+    return max(1, min(agent.n_envs, budget // per_copy))
 
 
-def _vec_env(agent: "RLAgent", env_kwargs: dict):
+def _vec_env(agent: "RLAgent", env_kwargs: dict, budget: int):
     """The training environments (see :func:`n_train_envs`).
 
     Raises:
         InputError: ``vec_env="dummy"`` with several cubes (only ``CubeVecEnv`` steps several).
     """
-    n_envs = n_train_envs(agent)
+    n_envs = n_train_envs(agent, budget)
     if agent.vec_env == "cube":
         return CubeVecEnv(n_envs=n_envs, seed=agent.seed, **env_kwargs)
     if len(env_kwargs["cube"]) > 1:
@@ -104,7 +130,8 @@ def train_agent(agent: "RLAgent", cubes: Sequence[ForecastCube], observations: S
     """
     env_kwargs = {"cube": list(cubes), "reward_metric": agent.reward_metric, "temperature": agent.temperature,
                   "history": agent.history, "observations": list(observations), "horizon_knots": agent.horizon_knots}
-    vec_env = _vec_env(agent, env_kwargs)
+    budget = training_timesteps(agent, cubes)
+    vec_env = _vec_env(agent, env_kwargs, budget)
     model = make_model(agent, vec_env)
     callbacks = [agent.callback] if agent.callback is not None else []
     stopper = None
@@ -121,9 +148,9 @@ def train_agent(agent: "RLAgent", cubes: Sequence[ForecastCube], observations: S
             vec_env.seed(agent.seed + done)  # fresh episode draws for the remaining steps
         callbacks.append(Checkpointing(agent.checkpoint_path, agent.checkpoint_freq, fingerprint))
     t0 = time.perf_counter()
-    if agent.total_timesteps > done:
+    if budget > done:
         model.num_timesteps = done
-        model.learn(total_timesteps=agent.total_timesteps - done, reset_num_timesteps=done == 0,
+        model.learn(total_timesteps=budget - done, reset_num_timesteps=done == 0,
                     callback=CallbackList(callbacks) if callbacks else None, progress_bar=agent.progress_bar)
     if stopper is not None:
         stopper.restore_best()

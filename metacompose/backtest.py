@@ -2,9 +2,9 @@
 
 For every series the backtest fits every model at several origins inside the training
 data and at the final origin (the end of the training data), in parallel over series
-with joblib -- on local processes, or, with ``backend="dask"`` (or ``"ray"``), on a cluster
-through joblib's backend switch, running the very same task functions
-(:mod:`metacompose.backtest_tasks`). Panel models (:class:`PanelForecaster`) are fitted once
+with joblib -- on local processes, or, with ``backend="dask"`` (or another joblib backend the
+caller registered), on a cluster through joblib's backend switch, running the very same task
+functions (:mod:`metacompose.backtest_tasks`). Panel models (:class:`PanelForecaster`) are fitted once
 per origin on all series (:func:`~metacompose.backtest_tasks.panel_fit`), as tasks of the
 same parallel run as the chunks of series (:func:`~metacompose.backtest_tasks.series_chunk`),
 so a long neural fit on one worker overlaps the per-series fits on the others. A model that
@@ -86,7 +86,8 @@ def run_backtest(plan: BacktestPlan, n_jobs: int = 1, backend: str | None = None
         the :class:`BacktestRun`.
 
     Raises:
-        InputError: an unknown ``backend`` (only checked when there is a task to run).
+        InputError: a ``backend`` not registered with joblib, or ``"dask"`` without ``distributed``
+            installed (only checked when there is a task to run).
     """
     t0 = time.perf_counter()
     S, O, _ = plan.shape
@@ -194,7 +195,7 @@ def _take_panel(plan: BacktestPlan, run: BacktestRun, task: tuple, result: tuple
         else:  # this series falls back alone
             fallback = get_model(model.fallback or "Naive", plan.season_length)
             prefix = plan.ys[i][: plan.origins[i, k]]
-            run.panel_forecasts[j][i, k], _, _ = fit_predict(fallback, prefix, plan.horizon, plan.season_length)
+            run.panel_forecasts[j][i, k], _, _, _ = fit_predict(fallback, prefix, plan.horizon, plan.season_length)
             run.panel_kinds[j][i, k] = code
 
 
@@ -299,10 +300,11 @@ def backtest(
         backend: joblib backend for the tasks (None: joblib's default, local processes).
             ``"dask"`` runs them on the Dask cluster of the current ``distributed.Client``
             (create one first, e.g. ``Client(LocalCluster())`` or
-            ``Client("tcp://scheduler:8786")``); ``"ray"`` on the current Ray cluster (joblib
-            backend registered by ``ray.util.joblib``). With a backend, ``n_jobs=1`` means all
-            the cluster's workers (-1). Panel fits run on the cluster too. The cube is
-            the same whichever backend runs the tasks.
+            ``Client("tcp://scheduler:8786")``). Any other name registered with joblib works
+            too (``joblib.register_parallel_backend``; for Ray, call
+            ``ray.util.joblib.register_ray()`` first, then pass ``"ray"``). With a backend,
+            ``n_jobs=1`` means all the cluster's workers (-1). Panel fits run on the cluster
+            too. The cube is the same whichever backend runs the tasks.
         train_seconds: CPU seconds the training of a panel model may take at one origin; a
             training that reaches it stops early and keeps its parameters (``report.cut_short``;
             :mod:`metacompose.budget`). None: no limit.
@@ -318,7 +320,8 @@ def backtest(
     Raises:
         InputError: empty ``series`` or ``models``, ``n_origins`` or ``step`` not a positive
             integer, ``horizon``/``season_length`` not positive integers, a timeout that is not
-            a positive number, values beyond :data:`MAX_ABS`, an unknown ``backend`` or feature set.
+            a positive number, values beyond :data:`MAX_ABS`, an unknown feature set, a ``backend``
+            that is not registered with joblib, or ``"dask"`` without ``distributed`` installed.
 
     Warns:
         UserWarning: some series are too short for any backtest origin.

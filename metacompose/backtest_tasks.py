@@ -30,8 +30,8 @@ MAX_MESSAGES = 20  # failure messages kept per task and per report
 FALLBACK_DEPTH = 4  # models tried along a fallback chain before the last value is repeated
 
 
-def fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: float | None = None
-                ) -> tuple[np.ndarray, str | None, FailureKind]:
+def fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: float | None = None,
+                previous: Forecaster | None = None) -> tuple[np.ndarray, str | None, FailureKind, Forecaster | None]:
     """Forecast ``h`` steps of ``y`` with ``model``, walking its fallback chain on failure.
 
     Args:
@@ -39,10 +39,13 @@ def fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: float
         y: the series up to the origin, float64 ``(t,)``.
         h: horizon; m: season length (for the fallback models).
         timeout: seconds one fit-and-predict may take (None: no limit).
+        previous: ``model`` fitted on a prefix of ``y`` (a warm start, :meth:`Forecaster.fit`), or None.
+            Used by ``model`` only; a fallback fits from scratch.
 
     Returns:
-        ``(forecast (h,), first error message or None, kind of the first failure or NONE)``.
-        When the whole chain fails the forecast repeats the last value of ``y``.
+        ``(forecast (h,), first error message or None, kind of the first failure or NONE, the fitted
+        clone of model, or None when a fallback forecast instead)``. When the whole chain fails the
+        forecast repeats the last value of ``y``.
     """
     err, kind = None, FailureKind.NONE
     current = model
@@ -51,17 +54,18 @@ def fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: float
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 est = current.clone()
-                out = run_with_timeout(lambda: est.fit(y).predict(h), timeout)
+                warm = previous if current is model else None
+                out = run_with_timeout(lambda: est.fit(y, previous=warm).predict(h), timeout)
             if not np.all(np.abs(out) < np.finfo(np.float32).max):
                 raise ForecastError(f"{current.alias} forecast values beyond the float32 range of the cube")
-            return out, err, kind
+            return out, err, kind, (est if current is model else None)
         except Exception as exc:  # any failure of a plug-in falls back, by contract
             if err is None:
                 err, kind = f"{type(exc).__name__}: {exc}", FailureKind.of(exc)
             if current.fallback is None:
                 break
             current = get_model(current.fallback, m)
-    return np.full(h, float(y[-1])), err or "fallback chain exhausted", kind or FailureKind.ERROR
+    return np.full(h, float(y[-1])), err or "fallback chain exhausted", kind or FailureKind.ERROR, None
 
 
 def series_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int, m: int,
@@ -95,10 +99,17 @@ def series_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int,
 def _fill_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int, m: int, timeout: float | None,
                 out: tuple) -> None:
     """Fill :func:`series_chunk`'s arrays ``out = (forecasts, kinds, features, scales, messages, seconds per
-    model)`` in place."""
+    model)`` in place.
+
+    Origins run oldest first. At each backtest origin after the first, a model starts from its own fit
+    at the origin before (``previous=``, a warm start that only ARIMA and ETS use, :meth:`Forecaster.fit`):
+    that fit saw a shorter prefix of the same series, so nothing after the current origin is used. The
+    first backtest origin and the final origin (the forecast users get) fit from scratch.
+    """
     fc, kinds, feats, oscale, msgs, spent = out
     O = origins.shape[1]
     for i, y in enumerate(ys):
+        fitted = [None] * len(models)  # each model's fit at the origin before
         for k in range(O):
             o = int(origins[i, k])
             if o < 1:
@@ -108,7 +119,8 @@ def _fill_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int, 
             feats[i, k] = series_features(prefix, m, float(oscale[i, k]))
             for j, model in enumerate(models):
                 t0 = time.perf_counter()
-                fc[i, k, j], err, kinds[i, k, j] = fit_predict(model, prefix, h, m, timeout)
+                warm = fitted[j] if k < O - 1 else None
+                fc[i, k, j], err, kinds[i, k, j], fitted[j] = fit_predict(model, prefix, h, m, timeout, warm)
                 spent[j] += time.perf_counter() - t0
                 if err is not None and len(msgs) < MAX_MESSAGES:
                     msgs.append(f"{model.alias} @ series {ids[i]}, origin {o}: {err}"[:300])

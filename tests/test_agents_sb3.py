@@ -195,3 +195,23 @@ def test_composer_and_command_line_take_any_algorithm(tmp_path):
     cli = new_composer("sac", 4, 4, ["Naive"], 1, 5, None, ("unique_id", "ds", "y"), echo=lambda msg: None)
     agent = make_agent(cli)
     assert type(agent) is SACAgent and agent.seed == 5 and agent.callback
+
+
+def test_training_budget_grows_with_the_decisions():
+    from metacompose.agents.rl_training import MAX_TIMESTEPS, MIN_TIMESTEPS, training_timesteps
+    from metacompose.history import steppable_origins
+
+    small = make_synthetic_cube(n_series=16, n_origins=8, n_models=3, horizon=4, seed=3)
+    big = make_synthetic_cube(n_series=400, n_origins=8, n_models=3, horizon=4, seed=3)
+    decisions = int(steppable_origins(big).sum())
+    assert 400 * 4 < decisions  # most of 400 x 7 backtest origins
+    assert training_timesteps(PPOAgent(passes=30), [small]) == MIN_TIMESTEPS  # floor
+    assert training_timesteps(PPOAgent(passes=30), [big]) == 30 * decisions
+    assert training_timesteps(PPOAgent(passes=10), [big, big]) == 20 * decisions  # every cube counts
+    assert training_timesteps(PPOAgent(passes=1000), [big]) == MAX_TIMESTEPS  # ceiling
+    assert training_timesteps(PPOAgent(total_timesteps=2_000), [big]) == 2_000  # an explicit budget is exact
+    agent = PPOAgent(n_envs=16, net_arch=[16], select_shrinkage=False).fit(small)
+    assert MIN_TIMESTEPS <= agent.timesteps_ < MIN_TIMESTEPS + 16 * 16  # one rollout rounds up
+    for bad in (0, -1.0, "many", None):
+        with pytest.raises(InputError, match="passes"):
+            PPOAgent(passes=bad)

@@ -1,7 +1,11 @@
-"""The backtest's tasks (chunks of series, panel fits) on a Dask cluster give exactly the local cube."""
+"""The backtest's tasks (chunks of series, panel fits) on a Dask cluster, or on any backend registered with
+joblib, give exactly the local cube."""
 
 import numpy as np
 import pytest
+from joblib import register_parallel_backend
+from joblib._parallel_backends import ThreadingBackend
+from joblib.parallel import BACKENDS
 
 from metacompose.backtest import backtest
 from metacompose.errors import InputError
@@ -40,3 +44,36 @@ def test_dask_backtest_equals_local_cube(tmp_path):
 def test_unknown_backend_is_refused():
     with pytest.raises(InputError, match="backend"):
         backtest(_panel(3), build_pool(["Naive"], 1), horizon=2, backend="no-such-engine")
+
+
+class _CountingBackend(ThreadingBackend):
+    """joblib's threading backend, counting the tasks it was given (threads share this class)."""
+
+    submitted = 0
+
+    def submit(self, func, callback=None):
+        type(self).submitted += 1
+        return super().submit(func, callback=callback)
+
+
+def test_user_registered_backend_is_used_and_gives_the_local_cube():
+    ys = _panel(40, seed=1)
+    pool = build_pool(["Naive", "SeasonalNaive", "Theta"], 4) + [MLP(4, hidden=(8,), steps=10)]
+    kw = dict(horizon=4, season_length=4, n_origins=2)
+    local, _ = backtest(ys, pool, **kw)
+    register_parallel_backend("my-backend", _CountingBackend)
+    try:
+        _CountingBackend.submitted = 0
+        custom, _ = backtest(ys, pool, backend="my-backend", n_jobs=2, **kw)
+    finally:
+        BACKENDS.pop("my-backend", None)
+    assert _CountingBackend.submitted > 0  # the tasks really went through the registered backend
+    for name in local._ARRAYS:
+        np.testing.assert_array_equal(getattr(custom, name), getattr(local, name), err_msg=name)
+
+
+def test_ray_without_registration_says_how_to_register_it():
+    if "ray" in BACKENDS:
+        pytest.skip("a Ray backend is registered in this process")
+    with pytest.raises(InputError, match=r"ray\.util\.joblib\.register_ray\(\)"):
+        backtest(_panel(3), build_pool(["Naive"], 1), horizon=2, backend="ray")

@@ -224,7 +224,7 @@ def test_cli_misspelt_agent_name(data_csv, monkeypatch, capsys):
 
 def test_misspelt_agent_argument():
     with pytest.raises(InputError, match=r"agent 'ppo' has no argument 'total_timestep'; did you mean "
-                                         r"'total_timesteps'\? \(its arguments: total_timesteps, seed"):
+                                         r"'total_timesteps'\? \(its arguments: total_timesteps, passes, seed"):
         get_agent("ppo", total_timestep=5)
     with pytest.raises(InputError, match="'equal' has no argument 'history'.*takes no arguments"):
         get_agent("equal", history=3)

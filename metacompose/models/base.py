@@ -5,7 +5,9 @@ series, ``predict`` returns ``h`` future values. The public methods validate the
 and then call the private hooks, which are all a plug-in author writes:
 
 * :meth:`Forecaster._fit` ``(y) -> None`` with ``y`` a finite float64 array ``(t,)``;
-* :meth:`Forecaster._predict` ``(h) -> array (h,)``.
+* :meth:`Forecaster._predict` ``(h) -> array (h,)``;
+* optionally :meth:`Forecaster._fit_from` ``(y, previous) -> None``, a warm start from the
+  same model fitted at an earlier origin of the series (default: ``_fit(y)``).
 
 Models that learn across many series derive from :class:`PanelForecaster` and write
 ``_fit_panel`` / ``_predict_panel`` instead; the backtest then trains one model per origin
@@ -85,26 +87,47 @@ class Forecaster:
     def _predict(self, h: int) -> np.ndarray:
         raise NotImplementedError
 
+    def _fit_from(self, y: np.ndarray, previous: "Forecaster") -> None:
+        """Fit ``y`` reusing what ``previous`` (same class and parameters, fitted on a prefix of
+        ``y``) learned; by default nothing is reused: ``self._fit(y)``."""
+        self._fit(y)
+
     # -- public API ----------------------------------------------------------------------
-    def fit(self, y: Any, X: Any = None) -> "Forecaster":
+    def fit(self, y: Any, X: Any = None, previous: "Forecaster | None" = None) -> "Forecaster":
         """Fit the model to one series.
 
         Args:
             y: observations, array-like of shape ``(t,)``, oldest first.
             X: exogenous regressors; not supported by the built-in models, must be None.
+            previous: a warm start: the same model (same class and parameters) already fitted
+                on a prefix of ``y``, an earlier origin of the same series. A model that can
+                reuses its specification search and starts its optimiser from its parameters
+                (:class:`~metacompose.models.arima.ARIMA`, :class:`~metacompose.models.statistical.ETS`,
+                with ``warm_start=True``); the others fit from scratch. Whatever ``previous``
+                carries was computed from its own, shorter series, so nothing after that prefix's
+                end reaches this fit through it. The caller vouches that its series is a prefix of
+                ``y``: the backtest passes each origin the fit of the origin before.
 
         Returns:
             self
 
         Raises:
-            InputError: ``y`` is not a finite numeric 1-D array, or ``X`` is given.
+            InputError: ``y`` is not a finite numeric 1-D array, ``X`` is given, or ``previous``
+                is not a fitted model of the same class with the same parameters.
             SeriesTooShortError: ``t < self.min_length``.
         """
         if X is not None:
             raise InputError(f"{self.alias} does not use exogenous regressors; pass X=None")
         arr = check_series(y, self.min_length)
+        if previous is not None and (type(previous) is not type(self) or not previous._is_fitted
+                                     or previous.get_params() != self.get_params()):
+            raise InputError(f"{self.alias}: previous= must be a fitted {type(self).__name__} with the same "
+                             f"parameters, got {previous!r}")
         self._is_fitted = False
-        self._fit(arr)
+        if previous is None:
+            self._fit(arr)
+        else:
+            self._fit_from(arr, previous)
         self._is_fitted = True
         return self
 

@@ -10,23 +10,23 @@ do not depend on what else the machine runs), and records:
   report counts it (thread CPU time of each fit, torch's threads included);
 * the functions with the most cumulative and the most own time (``pstats``).
 
-    python benchmarks/speed/profile.py [--subset other] [--max-series N] [--top 25]
+cProfile's per-call overhead inflates code made of many small Python calls (the statistical
+members' optimisers) several times more than torch's kernels, so ``--plain`` runs the same fit
+without it and records only the total CPU time, the agent's training time and the run report's
+compute per member: the shares to decide from.
+
+    python benchmarks/speed/stage_profile.py [--subset other] [--max-series N] [--top 25] [--plain]
 """
 
 from __future__ import annotations
 
+import argparse
+import cProfile
+import io
+import pstats
 import sys
+import time
 from pathlib import Path
-
-# this file's name is the standard library's ``profile``, which cProfile imports: drop its folder
-# from the path before that import, so cProfile finds the library's module
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import cProfile  # noqa: E402
-import io  # noqa: E402
-import pstats  # noqa: E402
-import time  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from results_file import write_section  # noqa: E402
@@ -42,18 +42,21 @@ STAGES = {  # stage -> (file, function) whose cumulative time it is
 }
 
 
-def profile(subset: str, max_series: int | None, seed: int):
-    """Fit and predict under cProfile (CPU clock); returns the profiler, the composer and the total CPU seconds."""
+def profile(subset: str, max_series: int | None, seed: int, plain: bool = False):
+    """Fit and predict under cProfile (CPU clock), or without it when ``plain``; returns the profiler
+    (None when ``plain``), the composer and the total CPU seconds."""
     from metacompose import Composer
     from metacompose.data import load_m3
 
     train, _, m, h = load_m3(subset, max_series)
-    prof = cProfile.Profile(time.process_time)
+    prof = None if plain else cProfile.Profile(time.process_time)
     t0 = time.process_time()
-    prof.enable()
+    if prof is not None:
+        prof.enable()
     comp = Composer(horizon=h, season_length=m, n_jobs=1, random_state=seed).fit(train)
     comp.predict()
-    prof.disable()
+    if prof is not None:
+        prof.disable()
     return prof, comp, time.process_time() - t0
 
 
@@ -83,22 +86,25 @@ def main(argv=None) -> None:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--results", default="benchmarks/speed/RESULTS.md")
     ap.add_argument("--section", default="profile")
+    ap.add_argument("--plain", action="store_true", help="no cProfile: total, agent and per-member CPU only")
     args = ap.parse_args(argv)
-    prof, comp, total = profile(args.subset, args.max_series, args.seed)
-    lines = [f"{k:<24} {v:8.1f} CPU-s  {100 * v / total:5.1f}%" for k, v in stage_seconds(prof).items()]
+    prof, comp, total = profile(args.subset, args.max_series, args.seed, args.plain)
+    stages = {"agent training": getattr(comp.agent_, "learn_seconds_", 0.0)} if args.plain else stage_seconds(prof)
+    lines = [f"{k:<24} {v:8.1f} CPU-s  {100 * v / total:5.1f}%" for k, v in stages.items()]
     lines.append(f"{'total':<24} {total:8.1f} CPU-s")
     lines += ["", "backtest compute per member (run report, thread CPU time):"]
     lines += [f"  {k:<22} {v:8.1f} s" for k, v in comp.report_.seconds.items() if k != "wall"]
     stage_text = "\n".join(lines)
-    cum, own = top(prof, "cumulative", args.top), top(prof, "tottime", args.top)
-    print(stage_text, cum, own, sep="\n\n")
-    cmd = ("python benchmarks/speed/profile.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    cmd = ("python benchmarks/speed/stage_profile.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     size = f"{len(comp.panel_.ids)} series"
-    body = (f"## Profile: M3 {args.subset} ({size}), one job, no cache\n\nCommand: `{cmd}`. "
-            f"{__doc__.split(chr(10) * 2)[1].strip()}\n\nKept: {', '.join(comp.cube_.models)}; weights: "
-            f"{comp.decision_.source} ({type(comp.agent_).__name__}).\n\n### Stages\n\n```\n{stage_text}\n```\n\n### Most cumulative time\n\n```\n{cum}```"
-            f"\n\n### Most own time\n\n```\n{own}```\n")
-    write_section(args.results, f"{args.section}-{args.subset}", body)
+    body = (f"## Profile{' (plain)' if args.plain else ''}: M3 {args.subset} ({size}), one job, no cache\n\n"
+            f"Command: `{cmd}`. {__doc__.split(chr(10) * 2)[1].strip()}\n\nKept: {', '.join(comp.cube_.models)}; "
+            f"weights: {comp.decision_.source} ({type(comp.agent_).__name__}).\n\n### Stages\n\n```\n{stage_text}\n```\n")
+    if not args.plain:
+        cum, own = top(prof, "cumulative", args.top), top(prof, "tottime", args.top)
+        body += f"\n### Most cumulative time\n\n```\n{cum}```\n\n### Most own time\n\n```\n{own}```\n"
+    print(body)
+    write_section(args.results, f"{args.section}{'-plain' if args.plain else ''}-{args.subset}", body)
 
 
 if __name__ == "__main__":
