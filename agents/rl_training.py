@@ -65,7 +65,7 @@ class TrainingRun(NamedTuple):
     resumed_from: int
 
 
-PASSES = 30.0
+PASSES = 5.0
 """Default training steps per decision of :class:`~metacompose.agents.rl.RLAgent` (``passes``);
 chosen on the validation replays of the M3 training parts, ``benchmarks/m3/agent_budget.py``."""
 

@@ -33,7 +33,7 @@ from joblib import delayed
 
 from metacompose.backtest_cache import CHUNK_ARRAYS, PANEL_ARRAYS, read_cached, write_cached
 from metacompose.backtest_plan import CHUNK, MAX_ABS, BacktestPlan, plan_backtest, rolling_origins
-from metacompose.backtest_tasks import MAX_MESSAGES, feature_chunk, fit_predict, panel_fit, series_chunk
+from metacompose.backtest_tasks import MAX_MESSAGES, feature_chunk, fit_predict, panel_chain, panel_fit, series_chunk
 from metacompose.cube import ForecastCube
 from metacompose.metrics import mase_scale
 from metacompose.models import Forecaster, get_model
@@ -100,18 +100,21 @@ def run_backtest(plan: BacktestPlan, n_jobs: int = 1, backend: str | None = None
     tasks, jobs, fresh = _schedule(plan, run)
     busy = {"per-series models": 0.0, **{f"panel:{plan.models[j].alias}": 0.0 for j in plan.panel}}
     out = parallel(n_jobs, backend)(jobs) if jobs else iter(())
-    tracker = SeriesProgress(plan, tasks, progress)
+    tracker = SeriesProgress(plan, [sub for t in tasks for sub in (t[1] if t[0] == "chain" else [t])], progress)
     for (res, secs), task in zip(out, tasks):
         if task[0] == "chunk":
             run.chunks[task[1]] = res
             for key, value in secs.items():
                 busy[key] = busy.get(key, 0.0) + value
             write_cached(plan.chunk_paths[task[1]], dict(zip(CHUNK_ARRAYS, res)))
-        else:
-            busy[f"panel:{plan.models[task[1]].alias}"] += secs
-            _take_panel(plan, run, task, res)
-            tracker.panel_done(task, secs, res[3])
-        tracker.advance(task)
+            tracker.advance(task)
+            continue
+        subtasks, results, seconds = (task[1], res, secs) if task[0] == "chain" else ([task], [res], [secs])
+        for sub, r, s in zip(subtasks, results, seconds):
+            busy[f"panel:{plan.models[sub[1]].alias}"] += s
+            _take_panel(plan, run, sub, r)
+            tracker.panel_done(sub, s, r[3])
+            tracker.advance(sub)
     tracker.close(busy)
     failures = run.report.failures
     for chunk in run.chunks:
@@ -148,8 +151,10 @@ def _schedule(plan: BacktestPlan, run: BacktestRun) -> tuple[list, list, list]:
     """Fill ``run`` from the cache; list the tasks (and their joblib calls) for the rest.
 
     Returns:
-        ``(tasks, jobs, fresh)``: ``("panel", j, k, rows)`` or ``("chunk", c)`` per task, the
-        delayed calls in the same order, and the panel models that are computed, not cached.
+        ``(tasks, jobs, fresh)``: ``("panel", j, k, rows)``, ``("chain", [("panel", j, k, rows), ...])``
+        (a warm-started panel model's backtest origins, fitted in order by one task) or
+        ``("chunk", c)`` per task, the delayed calls in the same order, and the panel models that
+        are computed, not cached.
     """
     tasks, jobs, fresh = [], [], []
     h, ys, origins = plan.horizon, plan.ys, plan.origins
@@ -160,12 +165,19 @@ def _schedule(plan: BacktestPlan, run: BacktestRun) -> tuple[list, list, list]:
             run.report.cached_chunks += 1
             continue
         fresh.append(j)
+        model, each = plan.models[j], []
         for k in range(plan.n_origins + 1):
             rows = np.flatnonzero(origins[:, k] >= 0)
             if rows.size:
-                tasks.append(("panel", j, k, rows))
-                jobs.append(delayed(panel_fit)(plan.models[j], [ys[i][: origins[i, k]] for i in rows], h,
-                                               plan.panel_timeout, plan.train_seconds))
+                each.append((("panel", j, k, rows), [ys[i][: origins[i, k]] for i in rows]))
+        chained = each[:-1] if model.warm_starts and each and each[-1][0][2] == plan.n_origins else []
+        if len(chained) > 1:  # backtest origins in time order, warm-started; the final origin from scratch
+            tasks.append(("chain", [t for t, _ in chained]))
+            jobs.append(delayed(panel_chain)(model, [p for _, p in chained], h, plan.panel_timeout, plan.train_seconds))
+            each = each[-1:]
+        for task, prefixes in each:
+            tasks.append(task)
+            jobs.append(delayed(panel_fit)(model, prefixes, h, plan.panel_timeout, plan.train_seconds))
     local_models = [plan.models[j] for j in plan.local]
     for c, rng in enumerate(plan.chunks):
         cached = read_cached(plan.chunk_paths[c], CHUNK_ARRAYS)

@@ -1,8 +1,9 @@
 """The backtest's units of work, run by joblib workers (locally or on a cluster).
 
-Three kinds of task, all plain module-level functions so that any joblib backend can ship
+Four kinds of task, all plain module-level functions so that any joblib backend can ship
 them by reference: :func:`series_chunk` (the per-series models on a chunk of series, at
-every origin), :func:`panel_fit` (one panel model on all series at one origin) and
+every origin), :func:`panel_fit` (one panel model on all series at one origin),
+:func:`panel_chain` (a warm-started panel model at its backtest origins, in time order) and
 :func:`feature_chunk` (a library feature set on a chunk of series, at every origin). Each
 returns its result with the seconds of compute it took. A failure never leaves a task:
 :func:`fit_predict` walks the model's fallback chain and records the first failure's
@@ -101,8 +102,9 @@ def _fill_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int, 
     """Fill :func:`series_chunk`'s arrays ``out = (forecasts, kinds, features, scales, messages, seconds per
     model)`` in place.
 
-    Origins run oldest first. At each backtest origin after the first, a model starts from its own fit
-    at the origin before (``previous=``, a warm start that only ARIMA and ETS use, :meth:`Forecaster.fit`):
+    Origins run oldest first. At each backtest origin after the first, a model with
+    :attr:`~metacompose.models.base.Forecaster.warm_starts` starts from its own fit at the origin before
+    (``previous=``, :meth:`Forecaster.fit`):
     that fit saw a shorter prefix of the same series, so nothing after the current origin is used. The
     first backtest origin and the final origin (the forecast users get) fit from scratch.
     """
@@ -119,7 +121,7 @@ def _fill_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int, 
             feats[i, k] = series_features(prefix, m, float(oscale[i, k]))
             for j, model in enumerate(models):
                 t0 = time.perf_counter()
-                warm = fitted[j] if k < O - 1 else None
+                warm = fitted[j] if k < O - 1 and model.warm_starts else None
                 fc[i, k, j], err, kinds[i, k, j], fitted[j] = fit_predict(model, prefix, h, m, timeout, warm)
                 spent[j] += time.perf_counter() - t0
                 if err is not None and len(msgs) < MAX_MESSAGES:
@@ -141,18 +143,50 @@ def panel_fit(model: PanelForecaster, prefixes: list, h: int, timeout: float | N
         or None, (steps done, steps asked) of a training cut short or None), seconds of compute)``;
         when the fit fails every row is NaN and the code is that failure's kind.
     """
+    out, seconds, _ = _panel_fit(model, prefixes, h, timeout, train_seconds, None)
+    return out, seconds
+
+
+def panel_chain(model: PanelForecaster, prefix_lists: list, h: int, timeout: float | None,
+                train_seconds: float | None = None) -> tuple[list, list]:
+    """:func:`panel_fit` at several origins in time order, each fit warm-started from the one before.
+
+    For a model with :attr:`~metacompose.models.base.Forecaster.warm_starts`: the fit at each
+    origin gets the fit at the origin before as ``previous`` (none after a failure); every series
+    that fit saw ends at the earlier origin, so nothing after the current origin is used.
+
+    Args:
+        prefix_lists: per origin, oldest first, the series up to that origin; the others as
+            :func:`panel_fit`.
+
+    Returns:
+        ``(results, seconds)``: :func:`panel_fit`'s result and seconds per origin, in order.
+    """
+    results, seconds, previous = [], [], None
+    for prefixes in prefix_lists:
+        out, secs, previous = _panel_fit(model, prefixes, h, timeout, train_seconds, previous)
+        results.append(out)
+        seconds.append(secs)
+    return results, seconds
+
+
+def _panel_fit(model: PanelForecaster, prefixes: list, h: int, timeout: float | None,
+               train_seconds: float | None, previous: PanelForecaster | None) -> tuple[tuple, float, PanelForecaster | None]:
+    """:func:`panel_fit` with a warm start; also returns the fitted clone (None when the fit failed)."""
     t0 = time.perf_counter()
-    cut = None
+    cut, est = None, None
     try:
         with warnings.catch_warnings(), training_budget(train_seconds) as budget:
             warnings.simplefilter("ignore")
             est = model.clone()
-            pred = np.asarray(run_with_timeout(lambda: est.fit_panel(prefixes).predict_panel(h), timeout), float)
+            pred = np.asarray(run_with_timeout(lambda: est.fit_panel(prefixes, previous=previous).predict_panel(h),
+                                               timeout), float)
         cut = budget.cut[0] if budget is not None and budget.cut else None
         out = pred, FailureKind.NON_FINITE, None, cut
     except Exception as exc:
+        est = None
         out = np.full((len(prefixes), h), np.nan), FailureKind.of(exc), f"{type(exc).__name__}: {exc}", cut
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, est
 
 
 def feature_chunk(ys: list, origins: np.ndarray, m: int, feature_set: str) -> tuple[np.ndarray, float]:

@@ -1,4 +1,5 @@
-"""Warm starts across backtest origins (``Forecaster.fit(previous=...)``; ARIMA and ETS ``warm_start``).
+"""Warm starts across backtest origins (``Forecaster.fit(previous=...)``, ``PanelForecaster.fit_panel(previous=...)``;
+ARIMA and ETS ``warm_start``, MLP and LSTM ``warm_steps``).
 
 What a warm start may change and what it may not:
 
@@ -16,7 +17,7 @@ import pytest
 
 from metacompose.backtest import backtest
 from metacompose.errors import InputError
-from metacompose.models import Theta
+from metacompose.models import MLP, Theta
 from metacompose.models.arima import ARIMA
 from metacompose.models.statistical import ETS
 
@@ -88,3 +89,39 @@ def test_previous_must_be_the_same_fitted_model():
         ARIMA(warm_start=True).fit(y, previous=ARIMA(warm_start=True))  # not fitted
     with pytest.raises(InputError, match="previous="):
         ARIMA(warm_start=True).fit(y, previous=ARIMA(max_p=1, warm_start=True).fit(y[:-2]))
+
+
+def tiny_mlp(warm_steps):
+    return MLP(hidden=[16], steps=60, batch_size=64, warm_steps=warm_steps)
+
+
+def test_panel_networks_fine_tune_forward_and_the_final_origin_trains_from_scratch():
+    ys = panel(8)
+    cold, _ = backtest(ys, [tiny_mlp(None)], H, n_origins=ORIGINS, step=2)
+    warm, report = backtest(ys, [tiny_mlp(15)], H, n_origins=ORIGINS, step=2)
+    np.testing.assert_array_equal(warm.forecasts[:, -1], cold.forecasts[:, -1])
+    np.testing.assert_array_equal(warm.forecasts[:, 0], cold.forecasts[:, 0])  # the first origin: from scratch
+    assert not np.array_equal(warm.forecasts[:, 1:-1], cold.forecasts[:, 1:-1])
+    assert np.all(np.isfinite(warm.forecasts))
+    assert report.failures == []
+    # nothing after an origin reaches it through the chain of warm starts
+    k = 1
+    changed = []
+    for i, y in enumerate(ys):
+        z = y.copy()
+        z[int(warm.origins[i, k]):] += 40.0
+        changed.append(z)
+    other, _ = backtest(changed, [tiny_mlp(15)], H, n_origins=ORIGINS, step=2)
+    np.testing.assert_array_equal(other.forecasts[:, : k + 1], warm.forecasts[:, : k + 1])
+
+
+def test_a_warm_network_starts_from_the_previous_one():
+    ys = panel(8)
+    first = tiny_mlp(0).fit_panel([y[:-2] for y in ys])
+    first.predict_panel(H)
+    again = tiny_mlp(0).fit_panel([y[:-2] for y in ys], previous=first)  # 0 steps: the same network
+    np.testing.assert_allclose(again.predict_panel(H), first.predict_panel(H), rtol=1e-6)
+    with pytest.raises(InputError, match="previous="):
+        tiny_mlp(0).fit_panel(ys, previous=tiny_mlp(5).fit_panel(ys))
+    with pytest.raises(InputError, match="warm_steps"):
+        MLP(warm_steps=-1)

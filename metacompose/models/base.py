@@ -119,10 +119,7 @@ class Forecaster:
         if X is not None:
             raise InputError(f"{self.alias} does not use exogenous regressors; pass X=None")
         arr = check_series(y, self.min_length)
-        if previous is not None and (type(previous) is not type(self) or not previous._is_fitted
-                                     or previous.get_params() != self.get_params()):
-            raise InputError(f"{self.alias}: previous= must be a fitted {type(self).__name__} with the same "
-                             f"parameters, got {previous!r}")
+        self._check_previous(previous)
         self._is_fitted = False
         if previous is None:
             self._fit(arr)
@@ -130,6 +127,19 @@ class Forecaster:
             self._fit_from(arr, previous)
         self._is_fitted = True
         return self
+
+    @property
+    def warm_starts(self) -> bool:
+        """True when ``fit(y, previous=...)`` reuses ``previous`` (the backtest then fits this model's
+        backtest origins in time order); False by default."""
+        return False
+
+    def _check_previous(self, previous: "Forecaster | None") -> None:
+        """Raise InputError unless ``previous`` is None or a fitted model of this class with these parameters."""
+        if previous is not None and (type(previous) is not type(self) or not previous._is_fitted
+                                     or previous.get_params() != self.get_params()):
+            raise InputError(f"{self.alias}: previous= must be a fitted {type(self).__name__} with the same "
+                             f"parameters, got {previous!r}")
 
     def predict(self, h: int, X: Any = None) -> np.ndarray:
         """Forecast the next ``h`` values after the end of the fitted series.
@@ -192,19 +202,35 @@ class PanelForecaster(Forecaster):
     def _predict_panel(self, h: int) -> np.ndarray:
         raise NotImplementedError
 
-    def fit_panel(self, ys: Sequence[Any]) -> "PanelForecaster":
+    def _fit_panel_from(self, ys: list[np.ndarray], previous: "PanelForecaster") -> None:
+        """Fit ``ys`` reusing what ``previous`` (same class and parameters, fitted at an earlier origin of
+        the panel) learned; by default nothing is reused: ``self._fit_panel(ys)``."""
+        self._fit_panel(ys)
+
+    def fit_panel(self, ys: Sequence[Any], previous: "PanelForecaster | None" = None) -> "PanelForecaster":
         """Fit on a list of series (each array-like ``(t_i,)``, lengths may differ).
 
         Series shorter than ``min_length`` are kept out of training and forecast as NaN.
 
+        Args:
+            ys: the series.
+            previous: a warm start: the same model fitted on the panel at an earlier origin (every
+                series it saw ends before this fit's series do), as :meth:`Forecaster.fit`'s
+                ``previous``; the global networks fine-tune its network (``warm_steps``).
+
         Raises:
-            InputError: the list is empty or a series is not a finite numeric 1-D array.
+            InputError: the list is empty, a series is not a finite numeric 1-D array, or
+                ``previous`` is not a fitted model of the same class with the same parameters.
         """
         if len(ys) == 0:
             raise InputError(f"{self.alias}.fit_panel needs at least one series")
         arrs = [check_series(y, 1, name=f"series {i}") for i, y in enumerate(ys)]
+        self._check_previous(previous)
         self._is_fitted = False
-        self._fit_panel(arrs)
+        if previous is None:
+            self._fit_panel(arrs)
+        else:
+            self._fit_panel_from(arrs, previous)
         self._n_series = len(arrs)
         self._is_fitted = True
         return self
@@ -237,7 +263,8 @@ class HorizonPanelForecaster(PanelForecaster):
 
     Subclasses (the global networks: MLP, LSTM, NBEATS) set ``self.horizon`` (int or None) and
     write ``_train(h)``, which stores the ``(S, h)`` forecasts in ``self._forecasts[h]``, and
-    may write ``_reset()`` to clear their other per-fit state.
+    may write ``_reset()`` to clear their other per-fit state. ``self._previous`` is the warm
+    start given to ``fit_panel`` (or None), for ``_train`` to use or ignore.
     """
 
     def _reset(self) -> None:
@@ -247,8 +274,12 @@ class HorizonPanelForecaster(PanelForecaster):
         raise NotImplementedError
 
     def _fit_panel(self, ys: list[np.ndarray]) -> None:
+        self._fit_panel_from(ys, None)
+
+    def _fit_panel_from(self, ys: list[np.ndarray], previous: "HorizonPanelForecaster | None") -> None:
         self._ys = [np.asarray(y, dtype=np.float64).copy() for y in ys]
         self._forecasts: dict[int, np.ndarray] = {}
+        self._previous = previous  # read by _train (a warm start), also when it runs lazily
         self._reset()
         if self.horizon is not None:
             self._train(self.horizon)

@@ -199,12 +199,17 @@ class _Adjusted(Forecaster):
         x = y / self._scale * FIT_MAGNITUDE
         self._adj, x = SeasonalAdjustment.fit(x, self.season_length, self.seasonal_test)
         self._const_value = float(x[-1]) if _is_constant(x) else None
-        if previous is not None and (previous._const_value is not None or not getattr(self, "warm_start", False)):
+        if previous is not None and (previous._const_value is not None or not self.warm_starts):
             previous = None  # nothing fitted to start from, or warm starts switched off
         if self._const_value is None:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 self._fit_adjusted(x, previous)
+
+    @property
+    def warm_starts(self) -> bool:
+        """The subclass's ``warm_start`` parameter (False when it has none, as Theta)."""
+        return bool(getattr(self, "warm_start", False))
 
     def _rescaled(self, previous: "_Adjusted") -> float:
         """Factor from ``previous``'s scaled units to this fit's (``FIT_MAGNITUDE / series_scale`` of each)."""
