@@ -51,12 +51,9 @@ class RLAgent(CompositionAgent):
 
     Args:
         total_timesteps: environment steps of training (one step = one origin of one series);
-            None (default): scaled with the data by ``passes``.
-        passes: with ``total_timesteps=None``, training steps per decision, a decision being one
-            steppable backtest origin of one series (of all the cubes): the budget is
-            ``min(100,000, max(10,000, passes * decisions))``
-            (:func:`~metacompose.agents.rl_training.training_timesteps`), so the agent's cost grows
-            with the data instead of being the same for 100 series as for 10,000.
+            None (default): ``min(100,000, max(10,000, passes * decisions))``, a decision being a
+            steppable backtest origin of one series (:func:`~metacompose.agents.rl_training.training_timesteps`).
+        passes: training steps per decision when ``total_timesteps`` is None.
         seed: seed of the algorithm, the environments and the policy's initial weights.
         algorithm: ``"ppo"`` (Schulman et al. 2017), ``"a2c"`` (Mnih et al. 2016), ``"sac"``
             (Haarnoja et al. 2018), ``"td3"`` (Fujimoto et al. 2018) or ``"ddpg"`` (Lillicrap et

@@ -39,7 +39,7 @@ import warnings
 import numpy as np
 
 from metacompose.cube import ForecastCube
-from metacompose.history import existing_origins, known_error_sums, origin_scales, summarise_errors
+from metacompose.history import error_sum_table, existing_origins, known_scales, series_blocks, summarise_errors
 
 PER_MODEL_BLOCKS: tuple[str, ...] = (
     "recent_error", "overall_error", "relative_error", "rank", "disagreement", "deviation", "failed",
@@ -65,30 +65,32 @@ def observation_names(cube: ForecastCube) -> list[str]:
     return names + list(GLOBAL_BLOCKS)
 
 
-def _series_observations(cube: ForecastCube, s: int, ks: np.ndarray, history: int) -> np.ndarray:
-    """Observations ``(K, D)`` of series ``s`` at the existing origins ``ks``."""
+def _block_observations(cube: ForecastCube, rows: np.ndarray, history: int) -> np.ndarray:
+    """Observations ``(B, O, D)`` of the series ``rows`` (int ``(B,)``) at every origin, vectorised over
+    the block (zeros where an origin does not exist)."""
     M = cube.shape[2]
-    scale = origin_scales(cube, s, ks)                               # (K,)
-    sums, counts = known_error_sums(cube, s, ks)
-    recent, n_recent = summarise_errors(sums, counts, history, scale)       # (K, M), (K,)
+    scale = known_scales(cube)[rows]                                   # (B, O)
+    sums, counts = error_sum_table(cube, rows)
+    recent, n_recent = summarise_errors(sums, counts, history, scale)       # (B, O, M), (B, O)
     overall, n_info = summarise_errors(sums, counts, None, scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(recent, axis=1, keepdims=True)              # (K, 1)
-        rel = np.where(n_recent[:, None] > 0, np.tanh(np.log((recent + _EPS) / (med + _EPS))), 0.0)
-        order = np.argsort(np.where(np.isfinite(recent), recent, np.inf), axis=1, kind="stable")
-        rank = np.argsort(order, axis=1, kind="stable") / max(1, M - 1)
-        rank = np.where(n_recent[:, None] > 0, rank, 0.5)
+        med = np.nanmedian(recent, axis=-1, keepdims=True)             # (B, O, 1)
+        rel = np.where(n_recent[..., None] > 0, np.tanh(np.log((recent + _EPS) / (med + _EPS))), 0.0)
+        order = np.argsort(np.where(np.isfinite(recent), recent, np.inf), axis=-1, kind="stable")
+        rank = np.argsort(order, axis=-1, kind="stable") / max(1, M - 1)
+        rank = np.where(n_recent[..., None] > 0, rank, 0.5)
 
-        f = cube.forecasts[s, ks].astype(np.float64)                  # (K, M, H)
-        centre = np.nanmedian(f, axis=1, keepdims=True)               # (K, 1, H)
-        dev = (f - centre) / scale[:, None, None]
-        absdev = np.nanmean(np.abs(dev), axis=2)                      # (K, M)
-        sdev = np.nanmean(dev, axis=2)
+        f = cube.forecasts[rows].astype(np.float64)                    # (B, O, M, H)
+        centre = np.nanmedian(f, axis=2, keepdims=True)                # (B, O, 1, H)
+        dev = (f - centre) / scale[..., None, None]
+        absdev = np.nanmean(np.abs(dev), axis=-1)                      # (B, O, M)
+        sdev = np.nanmean(dev, axis=-1)
 
-    feats = np.clip(np.nan_to_num(cube.features[s, ks].astype(np.float64)), -1.0, 1.0)
+    feats = np.clip(np.nan_to_num(cube.features[rows].astype(np.float64)), -1.0, 1.0)
     panel = [min(1.0, np.log(max(1, cube.season_length)) / _LOG_SCALE), min(1.0, np.log(cube.shape[3]) / _LOG_SCALE)]
-    glob = np.column_stack([np.minimum(1.0, n_info / max(1, history)), np.broadcast_to(panel, (len(ks), 2))])
+    glob = np.concatenate([np.minimum(1.0, n_info / max(1, history))[..., None],
+                           np.broadcast_to(np.asarray(panel), (*n_info.shape, 2))], axis=-1)
     obs = np.concatenate([
         np.tanh(np.log1p(np.nan_to_num(recent, nan=0.0))),
         np.tanh(np.log1p(np.nan_to_num(overall, nan=0.0))),
@@ -96,11 +98,12 @@ def _series_observations(cube: ForecastCube, s: int, ks: np.ndarray, history: in
         rank,
         np.tanh(np.log1p(np.nan_to_num(absdev))),
         np.tanh(np.nan_to_num(sdev)),
-        cube.failed[s, ks].astype(np.float64),
+        cube.failed[rows].astype(np.float64),
         feats,
         glob,
-    ], axis=1)
-    return np.clip(np.nan_to_num(obs), -1.0, 1.0).astype(np.float32)
+    ], axis=-1)
+    obs = np.clip(np.nan_to_num(obs), -1.0, 1.0).astype(np.float32)
+    return np.where((cube.origins[rows] >= 0)[..., None], obs, np.float32(0.0))
 
 
 def observation(cube: ForecastCube, s: int, k: int, history: int = DEFAULT_HISTORY) -> np.ndarray:
@@ -116,10 +119,9 @@ def observation(cube: ForecastCube, s: int, k: int, history: int = DEFAULT_HISTO
         float32 ``(D,)`` with ``D = observation_space_size(cube)``, every value in ``[-1, 1]``;
         all zeros for an origin that does not exist (``origins[s, k] == -1``).
     """
-    ks = existing_origins(cube, s, [k])
-    if ks.shape[0] == 0:
+    if existing_origins(cube, s, [k]).shape[0] == 0:
         return np.zeros(observation_space_size(cube), dtype=np.float32)
-    return _series_observations(cube, s, ks, history)[0]
+    return _block_observations(cube, np.array([s]), history)[0, k]
 
 
 def observation_table(cube: ForecastCube, history: int = DEFAULT_HISTORY) -> np.ndarray:
@@ -135,8 +137,6 @@ def observation_table(cube: ForecastCube, history: int = DEFAULT_HISTORY) -> np.
     """
     S, O, _, _ = cube.shape
     out = np.zeros((S, O, observation_space_size(cube)), dtype=np.float32)
-    for s in range(S):
-        ks = existing_origins(cube, s, None)
-        if ks.shape[0]:
-            out[s, ks] = _series_observations(cube, s, ks, history)
+    for rows in series_blocks(S):
+        out[rows] = _block_observations(cube, rows, history)
     return out

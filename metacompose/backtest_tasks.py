@@ -56,7 +56,8 @@ def fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: float
                 warnings.simplefilter("ignore")
                 est = current.clone()
                 warm = previous if current is model else None
-                out = run_with_timeout(lambda: est.fit(y, previous=warm).predict(h), timeout)
+                fit = (lambda: est.fit(y)) if warm is None else (lambda: est.fit(y, previous=warm))  # a plug-in's fit
+                out = run_with_timeout(lambda: fit().predict(h), timeout)                             # may not take it
             if not np.all(np.abs(out) < np.finfo(np.float32).max):
                 raise ForecastError(f"{current.alias} forecast values beyond the float32 range of the cube")
             return out, err, kind, (est if current is model else None)
@@ -179,8 +180,9 @@ def _panel_fit(model: PanelForecaster, prefixes: list, h: int, timeout: float | 
         with warnings.catch_warnings(), training_budget(train_seconds) as budget:
             warnings.simplefilter("ignore")
             est = model.clone()
-            pred = np.asarray(run_with_timeout(lambda: est.fit_panel(prefixes, previous=previous).predict_panel(h),
-                                               timeout), float)
+            fit = (lambda: est.fit_panel(prefixes)) if previous is None else (
+                lambda: est.fit_panel(prefixes, previous=previous))  # a plug-in's fit_panel may not take it
+            pred = np.asarray(run_with_timeout(lambda: fit().predict_panel(h), timeout), float)
         cut = budget.cut[0] if budget is not None and budget.cut else None
         out = pred, FailureKind.NON_FINITE, None, cut
     except Exception as exc:

@@ -49,15 +49,21 @@ def cutoffs(cube: ForecastCube, s: int) -> np.ndarray:
     fully known, a view never seen in training. The final origin therefore sees what it
     would see ``step`` after the last backtest origin; it uses less than is known, never more.
     """
-    org = cube.origins[s].astype(np.int64)
+    return cutoff_table(cube, np.array([s]))[0]
+
+
+def cutoff_table(cube: ForecastCube, rows: np.ndarray) -> np.ndarray:
+    """:func:`cutoffs` of the series ``rows`` (int ``(B,)``), int64 ``(B, O)``."""
+    org = cube.origins[rows].astype(np.int64)
     cut = org.copy()
-    O = org.shape[0]
-    if O >= 2 and org[O - 2] >= 0:
-        step = int(cube.meta.get("step", 0) or 0)
-        if step <= 0 and O >= 3 and org[O - 3] >= 0:
-            step = int(org[O - 2] - org[O - 3])
-        if step > 0:
-            cut[O - 1] = min(org[O - 1], org[O - 2] + step)
+    O = org.shape[1]
+    if O < 2:
+        return cut
+    step = np.full(len(rows), int(cube.meta.get("step", 0) or 0), dtype=np.int64)
+    if step.size and step[0] <= 0 and O >= 3:
+        step = np.where(org[:, O - 3] >= 0, org[:, O - 2] - org[:, O - 3], 0)
+    last = (org[:, O - 2] >= 0) & (step > 0)
+    cut[last, O - 1] = np.minimum(org[last, O - 1], org[last, O - 2] + step[last])
     return cut
 
 
@@ -70,16 +76,23 @@ def known_error_sums(cube: ForecastCube, s: int, ks: np.ndarray, metric: str = "
     series for ``metric="mase"`` (to be scaled), pointwise sMAPE in percent
     (:func:`metacompose.metrics.smape_points`) for ``"smape"``.
     """
+    sums, counts = error_sum_table(cube, np.array([s]), metric)
+    ks = np.asarray(ks, dtype=np.int64)
+    return sums[0, ks], counts[0, ks]
+
+
+def error_sum_table(cube: ForecastCube, rows: np.ndarray, metric: str = "mase") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`known_error_sums` of the series ``rows`` (int ``(B,)``) at every origin: ``(B, O, O, M)`` each."""
     H = cube.shape[3]
-    org = cube.origins[s].astype(np.int64)                            # (O,)
-    pos = org[:, None] + np.arange(H)[None, :]                        # (O, H) target positions
-    y, f = cube.actuals[s].astype(np.float64)[:, None, :], cube.forecasts[s].astype(np.float64)
+    org = cube.origins[rows].astype(np.int64)                         # (B, O)
+    pos = org[:, :, None] + np.arange(H)                               # (B, O, H) target positions
+    y, f = cube.actuals[rows].astype(np.float64)[:, :, None, :], cube.forecasts[rows].astype(np.float64)
     err = np.abs(y - f) if metric == "mase" else np.where(np.isfinite(f) & np.isfinite(y), smape_points(y, f), np.nan)
-    cut = cutoffs(cube, s)
-    known = (org[None, :, None] >= 0) & (pos[None, :, :] < cut[ks][:, None, None])      # (K, O, H)
-    ok = known[:, :, None, :] & np.isfinite(err)[None]                # (K, O, M, H)
-    sums = np.where(ok, err[None], 0.0).sum(axis=3)
-    return sums, ok.sum(axis=3).astype(np.float64)
+    cut = cutoff_table(cube, rows)                                     # (B, K)
+    known = (org[:, None, :, None] >= 0) & (pos[:, None] < cut[:, :, None, None])      # (B, K, O, H)
+    ok = known[:, :, :, None, :] & np.isfinite(err)[:, None]           # (B, K, O, M, H)
+    sums = np.where(ok, err[:, None], 0.0).sum(axis=-1)
+    return sums, ok.sum(axis=-1).astype(np.float64)
 
 
 def summarise_errors(sums: np.ndarray, counts: np.ndarray, history: int | None,
@@ -87,23 +100,23 @@ def summarise_errors(sums: np.ndarray, counts: np.ndarray, history: int | None,
     """Mean scaled errors from :func:`known_error_sums`, over the last ``history`` informative origins.
 
     Args:
-        sums, counts: ``(K, O, M)``.
+        sums, counts: ``(..., K, O, M)`` (any leading axes, e.g. series).
         history: how many of the most recent past origins with known steps to use (None: all).
-        scale: ``(K,)`` MASE scales of the origins (ones for errors already scale-free, e.g. sMAPE).
+        scale: ``(..., K)`` MASE scales of the origins (ones for errors already scale-free, e.g. sMAPE).
 
     Returns:
-        ``(errors (K, M) in MASE units (the sums' units over ``scale``), NaN where nothing is
-        known; origins used (K,))``.
+        ``(errors (..., K, M) in MASE units (the sums' units over ``scale``), NaN where nothing is
+        known; origins used (..., K))``.
     """
-    has = counts.sum(axis=2) > 0                                       # (K, O)
+    has = counts.sum(axis=-1) > 0                                      # (..., K, O)
     if history is not None:
-        from_end = np.cumsum(has[:, ::-1], axis=1)[:, ::-1]            # rows with info at or after k'
+        from_end = np.flip(np.cumsum(np.flip(has, -1), axis=-1), -1)   # rows with info at or after k'
         has = has & (from_end <= int(history))
-    tot = np.where(has[..., None], sums, 0.0).sum(axis=1)
-    cnt = np.where(has[..., None], counts, 0.0).sum(axis=1)
+    tot = np.where(has[..., None], sums, 0.0).sum(axis=-2)
+    cnt = np.where(has[..., None], counts, 0.0).sum(axis=-2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        e = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1.0), np.nan) / scale[:, None]
-    return e, has.sum(axis=1)
+        e = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1.0), np.nan) / scale[..., None]
+    return e, has.sum(axis=-1)
 
 
 def existing_origins(cube: ForecastCube, s: int, ks=None) -> np.ndarray:
@@ -157,13 +170,20 @@ def past_error_table(cube: ForecastCube, history: int | None = None,
     S, O, M, _ = cube.shape
     errors = np.full((S, O, M), np.nan)
     n = np.zeros((S, O), dtype=np.int64)
-    for s in range(S):
-        ks = existing_origins(cube, s)
-        if ks.shape[0]:
-            sums, counts = known_error_sums(cube, s, ks, metric)
-            scale = origin_scales(cube, s, ks) if metric == "mase" else np.ones(ks.shape[0])
-            errors[s, ks], n[s, ks] = summarise_errors(sums, counts, history, scale)
+    for rows in series_blocks(S):
+        sums, counts = error_sum_table(cube, rows, metric)
+        scale = known_scales(cube)[rows] if metric == "mase" else np.ones((len(rows), O))
+        e, used = summarise_errors(sums, counts, history, scale)
+        exists = cube.origins[rows] >= 0
+        errors[rows] = np.where(exists[..., None], e, np.nan)
+        n[rows] = np.where(exists, used, 0)
     return errors, n
+
+
+def series_blocks(S: int, size: int = 512) -> list[np.ndarray]:
+    """Row indices of ``S`` series in blocks of ``size`` (the tables here are computed a block at a time:
+    vectorised over series, with memory bounded by the block)."""
+    return [np.arange(a, min(S, a + size)) for a in range(0, S, size)]
 
 
 def steppable_origins(cube: ForecastCube) -> np.ndarray:

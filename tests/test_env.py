@@ -212,3 +212,19 @@ def test_reward_smape_metric_and_clip(cube):
         assert abs(r) <= 0.01 + 1e-12 and 0 <= info["error_composed"] <= 2.0
         if done:
             break
+
+
+def test_tables_computed_by_blocks_of_series_equal_the_per_origin_functions():
+    from metacompose.history import past_error_table, past_errors
+    from metacompose.synthetic import make_synthetic_cube
+
+    big = make_synthetic_cube(n_series=600, n_origins=5, n_models=3, horizon=4, seed=5)  # two blocks of series
+    tab = observation_table(big, 3)
+    err, n = past_error_table(big, 2)
+    for s in (0, 1, 511, 512, 599):
+        for k in range(big.shape[1]):
+            np.testing.assert_array_equal(tab[s, k], observation(big, s, k, 3))
+            e, used = past_errors(big, s, k, 2)
+            np.testing.assert_array_equal(err[s, k], e)
+            assert n[s, k] == used
+    assert (big.origins < 0).any()  # short series: origins that do not exist are covered too

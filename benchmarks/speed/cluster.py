@@ -26,58 +26,19 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import os
+import platform
 import sys
+import time
 from pathlib import Path
 
-# this folder holds profile.py, the standard library's name: keep it off the path of this process and of
-# the worker processes it spawns (they inherit sys.path)
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from results_file import RunLog, write_section  # noqa: E402  (benchmarks/results_file.py)
-
-
-class PeakMemory:
-    """Peak resident memory (MiB) of this process and all its children, sampled in a thread."""
-
-    def __init__(self, interval: float = 0.1) -> None:
-        self.interval, self.peak_mib, self._stop = interval, 0.0, threading.Event()
-
-    def _sample(self) -> float:
-        import psutil
-
-        me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except psutil.Error:
-                pass
-        return total / 2**20
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mib = max(self.peak_mib, self._sample())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "PeakMemory":
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_mib = max(self.peak_mib, self._sample())
+from run import PeakMemory  # noqa: E402  (benchmarks/speed/run.py, this script's folder)
 
 
 def _run(label: str, workers: int, dask: bool, data: tuple) -> dict:

@@ -7,13 +7,14 @@ do not depend on what else the machine runs), and records:
 * the CPU time and share of each stage, read from the profile (cumulative time of the stage's
   function): the time budget's pilot, the members' backtest, pool selection, the agent's
   training, the intervals-free forecast; and the backtest's compute per member as the run
-  report counts it (thread CPU time of each fit, torch's threads included);
+  report counts it (wall seconds inside each fit; with one job and an idle machine, close to
+  its CPU time);
 * the functions with the most cumulative and the most own time (``pstats``).
 
 cProfile's per-call overhead inflates code made of many small Python calls (the statistical
 members' optimisers) several times more than torch's kernels, so ``--plain`` runs the same fit
-without it and records only the total CPU time, the agent's training time and the run report's
-compute per member: the shares to decide from.
+without it and records only the total CPU time, the agent's training (wall seconds of
+``learn``) and the run report's compute per member: the shares to decide from.
 
     python benchmarks/speed/stage_profile.py [--subset other] [--max-series N] [--top 25] [--plain]
 """
@@ -89,16 +90,16 @@ def main(argv=None) -> None:
     ap.add_argument("--plain", action="store_true", help="no cProfile: total, agent and per-member CPU only")
     args = ap.parse_args(argv)
     prof, comp, total = profile(args.subset, args.max_series, args.seed, args.plain)
-    stages = {"agent training": getattr(comp.agent_, "learn_seconds_", 0.0)} if args.plain else stage_seconds(prof)
+    stages = {"agent training (wall)": getattr(comp.agent_, "learn_seconds_", 0.0)} if args.plain else stage_seconds(prof)
     lines = [f"{k:<24} {v:8.1f} CPU-s  {100 * v / total:5.1f}%" for k, v in stages.items()]
     lines.append(f"{'total':<24} {total:8.1f} CPU-s")
-    lines += ["", "backtest compute per member (run report, thread CPU time):"]
+    lines += ["", "backtest compute per member (run report, wall seconds inside the fits):"]
     lines += [f"  {k:<22} {v:8.1f} s" for k, v in comp.report_.seconds.items() if k != "wall"]
     stage_text = "\n".join(lines)
     cmd = ("python benchmarks/speed/stage_profile.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     size = f"{len(comp.panel_.ids)} series"
     body = (f"## Profile{' (plain)' if args.plain else ''}: M3 {args.subset} ({size}), one job, no cache\n\n"
-            f"Command: `{cmd}`. {__doc__.split(chr(10) * 2)[1].strip()}\n\nKept: {', '.join(comp.cube_.models)}; "
+            f"Command: `{cmd}`. {__doc__.split(chr(10) * 2)[3 if args.plain else 1].strip()}\n\nKept: {', '.join(comp.cube_.models)}; "
             f"weights: {comp.decision_.source} ({type(comp.agent_).__name__}).\n\n### Stages\n\n```\n{stage_text}\n```\n")
     if not args.plain:
         cum, own = top(prof, "cumulative", args.top), top(prof, "tottime", args.top)

@@ -179,8 +179,8 @@ class MLP(_GlobalNeural):
             backtest origin and the final origin from scratch), start from ``previous``'s network
             for the same ``h`` and input length and train ``warm_steps`` steps instead of
             ``steps``. Not leakage: that network saw only windows ending before the earlier
-            origin. None (default): every origin trains from scratch; ``steps // 4`` trained
-            1.4-2.5x faster but made the monthly backtest forecasts 2-3% less accurate on the M3
+            origin. None (default): every origin trains from scratch; ``steps // 4`` took
+            1.3-1.9x less CPU but made the monthly backtest forecasts 2-3% less accurate on the M3
             training parts (``benchmarks/speed/RESULTS.md``, "Warm starts").
         alias: defaults to ``"MLP"``.
 
