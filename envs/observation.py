@@ -69,7 +69,7 @@ def _block_observations(cube: ForecastCube, rows: np.ndarray, history: int) -> n
     """Observations ``(B, O, D)`` of the series ``rows`` (int ``(B,)``) at every origin, vectorised over
     the block (zeros where an origin does not exist)."""
     M = cube.shape[2]
-    scale = known_scales(cube)[rows]                                   # (B, O)
+    scale = known_scales(cube, rows)                                   # (B, O)
     sums, counts = error_sum_table(cube, rows)
     recent, n_recent = summarise_errors(sums, counts, history, scale)       # (B, O, M), (B, O)
     overall, n_info = summarise_errors(sums, counts, None, scale)

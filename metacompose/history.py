@@ -31,9 +31,10 @@ def origin_scales(cube: ForecastCube, s: int, ks: np.ndarray) -> np.ndarray:
     return _usable_scales(cube.origin_scales[s, ks])
 
 
-def known_scales(cube: ForecastCube) -> np.ndarray:
-    """float64 ``(S, O)``: the MASE scale known at every origin (:func:`origin_scales` of all of them)."""
-    return _usable_scales(cube.origin_scales)
+def known_scales(cube: ForecastCube, rows: np.ndarray | None = None) -> np.ndarray:
+    """float64 ``(S, O)``: the MASE scale known at every origin (:func:`origin_scales` of all of them);
+    with ``rows`` (int ``(B,)``), of those series only, ``(B, O)``."""
+    return _usable_scales(cube.origin_scales if rows is None else cube.origin_scales[rows])
 
 
 def _usable_scales(sc: np.ndarray) -> np.ndarray:
@@ -172,7 +173,7 @@ def past_error_table(cube: ForecastCube, history: int | None = None,
     n = np.zeros((S, O), dtype=np.int64)
     for rows in series_blocks(S):
         sums, counts = error_sum_table(cube, rows, metric)
-        scale = known_scales(cube)[rows] if metric == "mase" else np.ones((len(rows), O))
+        scale = known_scales(cube, rows) if metric == "mase" else np.ones((len(rows), O))
         e, used = summarise_errors(sums, counts, history, scale)
         exists = cube.origins[rows] >= 0
         errors[rows] = np.where(exists[..., None], e, np.nan)
