@@ -170,7 +170,7 @@ def _schedule(plan: BacktestPlan, run: BacktestRun) -> tuple[list, list, list]:
             rows = np.flatnonzero(origins[:, k] >= 0)
             if rows.size:
                 each.append((("panel", j, k, rows), [ys[i][: origins[i, k]] for i in rows]))
-        chained = each[:-1] if model.warm_starts and each and each[-1][0][2] == plan.n_origins else []
+        chained = each[:-1] if model.warm_starts else []  # the last one is the final origin: every series has it
         if len(chained) > 1:  # backtest origins in time order, warm-started; the final origin from scratch
             tasks.append(("chain", [t for t, _ in chained]))
             jobs.append(delayed(panel_chain)(model, [p for _, p in chained], h, plan.panel_timeout, plan.train_seconds))

@@ -56,8 +56,9 @@ def fit_predict(model: Forecaster, y: np.ndarray, h: int, m: int, timeout: float
                 warnings.simplefilter("ignore")
                 est = current.clone()
                 warm = previous if current is model else None
-                fit = (lambda: est.fit(y)) if warm is None else (lambda: est.fit(y, previous=warm))  # a plug-in's fit
-                out = run_with_timeout(lambda: fit().predict(h), timeout)                             # may not take it
+                # previous= only when there is one: a plug-in's own fit may not take it
+                fit = (lambda: est.fit(y)) if warm is None else (lambda: est.fit(y, previous=warm))
+                out = run_with_timeout(lambda: fit().predict(h), timeout)
             if not np.all(np.abs(out) < np.finfo(np.float32).max):
                 raise ForecastError(f"{current.alias} forecast values beyond the float32 range of the cube")
             return out, err, kind, (est if current is model else None)
@@ -122,8 +123,9 @@ def _fill_chunk(ys: list, ids: list, origins: np.ndarray, models: list, h: int, 
             feats[i, k] = series_features(prefix, m, float(oscale[i, k]))
             for j, model in enumerate(models):
                 t0 = time.perf_counter()
-                warm = fitted[j] if k < O - 1 and model.warm_starts else None
-                fc[i, k, j], err, kinds[i, k, j], fitted[j] = fit_predict(model, prefix, h, m, timeout, warm)
+                warm = fitted[j] if k < O - 1 else None
+                fc[i, k, j], err, kinds[i, k, j], est = fit_predict(model, prefix, h, m, timeout, warm)
+                fitted[j] = est if model.warm_starts else None  # kept only for a model that reuses it
                 spent[j] += time.perf_counter() - t0
                 if err is not None and len(msgs) < MAX_MESSAGES:
                     msgs.append(f"{model.alias} @ series {ids[i]}, origin {o}: {err}"[:300])

@@ -60,9 +60,10 @@ def cutoff_table(cube: ForecastCube, rows: np.ndarray) -> np.ndarray:
     O = org.shape[1]
     if O < 2:
         return cut
-    step = np.full(len(rows), int(cube.meta.get("step", 0) or 0), dtype=np.int64)
-    if step.size and step[0] <= 0 and O >= 3:
-        step = np.where(org[:, O - 3] >= 0, org[:, O - 2] - org[:, O - 3], 0)
+    step = int(cube.meta.get("step", 0) or 0)
+    if step <= 0:  # not recorded: the distance between the last two backtest origins, series by series
+        step = np.where(org[:, O - 3] >= 0, org[:, O - 2] - org[:, O - 3], 0) if O >= 3 else np.zeros(len(rows), int)
+    step = np.broadcast_to(np.asarray(step, dtype=np.int64), (len(rows),))
     last = (org[:, O - 2] >= 0) & (step > 0)
     cut[last, O - 1] = np.minimum(org[last, O - 1], org[last, O - 2] + step[last])
     return cut
