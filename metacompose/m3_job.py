@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from metacompose.agents import get_agent, is_rl_agent
@@ -20,12 +21,17 @@ from metacompose.composer import Composer
 from metacompose.data import M3_SUBSETS, load_m3
 from metacompose.evaluate import comparison_table, test_matrix, weight_diversity
 from metacompose.errors import InputError
+from metacompose.models.naive import Naive
 from metacompose.plots import write_composer_plots
 
 BASELINES = ("equal", "median", "trimmed_mean", "drop_worst", "best", "inverse_error", "global_weights", "bma", "map",
              "fforma")
 """The baseline composers scored next to the agent, on the same cube (``metacompose.agents``: the
 simple schemes, the global-weights and Bayesian baselines, FFORMA)."""
+
+
+POOLED_COLUMNS = ("sMAPE", "MASE", "MAPE", "share >2x ref")
+"""Scores whose point-weighted mean over subsets is reported as "all" (a percentile does not pool)."""
 
 
 def run_m3(
@@ -68,7 +74,9 @@ def run_m3(
         echo: where lines of the report go.
 
     Returns:
-        the results frame: subset, method, sMAPE (percent), MASE, n_series.
+        the results frame: subset, method, sMAPE (percent), MASE, MAPE (percent), the tail figures of
+        :func:`metacompose.evaluate.tail_figures` against Naive (``p99 sMAPE``: NaN in the pooled
+        "all" rows; ``share >2x ref``), n_series.
 
     Raises:
         InputError: unknown subset.
@@ -91,9 +99,10 @@ def run_m3(
         tables.append(table.rename_axis("method").reset_index())
     results = pd.concat(tables, ignore_index=True)
     if len(subsets) > 1:
-        results = pd.concat([results, pooled_results(results)], ignore_index=True)
+        pooled = pooled_results(results, POOLED_COLUMNS)
+        results = pd.concat([results, pooled], ignore_index=True)
         echo("\n== all subsets (point-weighted: series x horizon) ==")
-        echo(pooled_results(results).set_index("method")[["sMAPE", "MASE"]].round(3).to_string())
+        echo(pooled.set_index("method")[list(POOLED_COLUMNS)].round(3).to_string())
     results.to_csv(out / "results.csv", index=False)
     echo(f"\nwrote {out}/results.csv, forecasts_<subset>.csv and weights_<subset>.csv")
     return results
@@ -112,10 +121,11 @@ def _fit_subset(subset: str, models, agent: str, max_series, n_jobs, seed, total
 
 
 def _score_subset(comp: Composer, test: pd.DataFrame, h: int, subset: str) -> pd.DataFrame:
-    """sMAPE and MASE on the test part of the base models, the :data:`BASELINES` and the composer.
+    """Scores on the test part of the base models, the :data:`BASELINES` and the composer.
 
     Returns:
-        frame indexed by method, with ``subset``, ``sMAPE``, ``MASE`` and ``n_series``.
+        frame indexed by method, with ``subset``, the columns of
+        :func:`metacompose.evaluate.comparison_table` (tail figures against ``Naive``) and ``n_series``.
     """
     cube = comp.cube_
     actual = test_matrix(test, comp.panel_.ids, h)
@@ -124,7 +134,8 @@ def _score_subset(comp: Composer, test: pd.DataFrame, h: int, subset: str) -> pd
         base = get_agent(name).fit(cube)
         composed[type(base).__name__] = base.combine(cube)[:, -1]
     composed[f"{type(comp.agent_).__name__} (composer)"] = comp.forecast_
-    table = comparison_table(cube, composed, actual)
+    naive = np.stack([Naive().fit(y).predict(h) for y in comp.panel_.values])
+    table = comparison_table(cube, composed, actual, reference=naive)
     table.insert(0, "subset", subset)
     table["n_series"] = cube.shape[0]
     return table
@@ -140,7 +151,7 @@ def _echo_subset(comp: Composer, table: pd.DataFrame, echo) -> None:
             f"; dropped {', '.join(f'{a} (p = {p:.2g})' for a, p in zip(sel.dropped, sel.p_values))}, "
             f"equal-weight backtest {sel.metric.upper()} {sel.scores[0]:.4f} -> {sel.scores[-1]:.4f}"
             if sel.dropped else f"; no removal lowered the equal-weight backtest {sel.metric.upper()} significantly"))
-    echo(table[["sMAPE", "MASE"]].round(3).to_string())
+    echo(table.drop(columns=["subset", "n_series"]).round(3).to_string())
     div = weight_diversity(comp.weights_, cube)
     echo(f"weights at the final origin: mean entropy {div['mean_entropy']:.3f} nats (equal weights = "
          f"{div['max_entropy']:.3f}); exactly equal weights in {100 * div['share_equal']:.1f}% of series; "

@@ -188,7 +188,27 @@ def test_params_are_json_serialisable_and_clone_keeps_them(cls):
 
 
 @pytest.mark.parametrize("bad", [dict(steps=-1), dict(batch_size=0), dict(input_length=1), dict(input_length="x"),
-                                 dict(horizon=0), dict(lr=-1.0), dict(random_state=None), dict(num_threads=0)])
+                                 dict(horizon=0), dict(lr=-1.0), dict(random_state=None), dict(num_threads=0),
+                                 dict(clip=-0.5), dict(clip="x")])
 def test_bad_parameters_raise_input_error(bad):
     with pytest.raises(InputError):
         MLP(**bad)
+
+
+@pytest.mark.parametrize("cls, kw", [(MLP, dict(steps=150)), (LSTM, dict(steps=60, hidden_size=16))])
+def test_clip_keeps_forecasts_within_input_ranges_of_the_last_value(cls, kw):
+    rng = np.random.default_rng(3)
+    t = np.arange(12)
+    # short series: half explode geometrically, half are noisy lines; a free network extrapolates the explosions
+    ys = [rng.uniform(5, 50) * rng.uniform(1.3, 1.8) ** t for _ in range(20)]
+    ys += [100 + rng.uniform(-3, 8) * t + rng.normal(0, 2, 12) for _ in range(20)]
+    L = 4
+    fc = cls(input_length=L, clip=0.5, **kw).fit_panel(ys).predict_panel(6)
+    free = cls(input_length=L, clip=None, **kw).fit_panel(ys).predict_panel(6)
+    ranges = np.array([np.ptp(y[-L:]) for y in ys])
+    move = (fc - np.array([y[-1] for y in ys])[:, None]) / ranges[:, None]
+    free_move = (free - np.array([y[-1] for y in ys])[:, None]) / ranges[:, None]
+    assert np.all(np.isfinite(fc)) and np.abs(move).max() <= 0.5 + 1e-6
+    assert np.abs(free_move).max() > 0.5 + 1e-3  # the bound binds: without it the forecasts move further
+    np.testing.assert_allclose(fc, np.clip(free, np.array([y[-1] for y in ys])[:, None] - 0.5 * ranges[:, None],
+                                           np.array([y[-1] for y in ys])[:, None] + 0.5 * ranges[:, None]), rtol=1e-6)

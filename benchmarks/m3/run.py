@@ -5,7 +5,7 @@ score), then writes the ``accuracy`` section of ``benchmarks/RESULTS.md`` (the o
 sections are kept) with the per-subset table, the point-weighted
 total (series x horizon), the published rows of DESIGN.md, the machine and the wall time.
 
-    python benchmarks/m3/run.py [--seed 0] [--n-jobs 2] [--max-series N] [--out benchmarks/m3/out]
+    python benchmarks/m3/run.py [--seed 0] [--n-jobs 2] [--max-series N] [--out benchmarks/m3/out] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--max-series", type=int, default=None)
     ap.add_argument("--timesteps", type=int, default=None)
     ap.add_argument("--out", default="benchmarks/m3/out")
+    ap.add_argument("--cache", default=None, help="backtest cache folder (reuse backtests across runs; default: none)")
     ap.add_argument("--results", default="benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     echo = RunLog()
@@ -54,12 +55,16 @@ def main(argv=None) -> pd.DataFrame:
 
     t0 = time.perf_counter()
     res = run_m3(SUBSETS, max_series=args.max_series, n_jobs=args.n_jobs, seed=args.seed,
-                 total_timesteps=args.timesteps, out_dir=args.out, progress=False, echo=echo)
+                 total_timesteps=args.timesteps, out_dir=args.out, cache_dir=args.cache, progress=False, echo=echo)
     wall = time.perf_counter() - t0
     table = res.pivot(index="method", columns="subset", values="sMAPE")[SUBSETS + ["all"]]
     mase = res.pivot(index="method", columns="subset", values="MASE")[SUBSETS + ["all"]]
     smape_md = markdown(pd.concat([table, PUBLISHED]).round(2))
     mase_md = markdown(mase.round(3))
+    mape_md = markdown(res.pivot(index="method", columns="subset", values="MAPE")[SUBSETS + ["all"]].round(2))
+    p99_md = markdown(res.pivot(index="method", columns="subset", values="p99 sMAPE")[SUBSETS].round(2))
+    share_md = markdown((100 * res.pivot(index="method", columns="subset", values="share >2x ref"))[SUBSETS + ["all"]]
+                        .round(2))
     cmd = "python benchmarks/m3/run.py " + " ".join(argv or [])
     text = f"""## M3 accuracy benchmark
 
@@ -78,6 +83,18 @@ the seasonal-naive scale (Hyndman & Koehler 2006). "all" weights each subset by 
 ### MASE
 
 {mase_md}
+
+### MAPE (percent; points whose actual is 0 left out)
+
+{mape_md}
+
+### Tail: 99th percentile of per-series sMAPE
+
+{p99_md}
+
+### Tail: share of series (percent) whose sMAPE is more than twice Naive's
+
+{share_md}
 
 ### Run log
 

@@ -20,7 +20,7 @@ REGISTRY: dict[str, type[Forecaster]] = {
     cls.alias: cls for cls in (Naive, SeasonalNaive, Drift, ARIMA, ETS, Theta, MLP, LSTM, NBEATS)
 }
 
-DEFAULT_POOL: tuple[str, ...] = ("ARIMA", "ETS", "Theta", "MLP", "LSTM", "SeasonalNaive", "Drift")
+DEFAULT_POOL: tuple[str, ...] = ("ARIMA", "ETS", "Theta", "MLP", "NBEATS", "SeasonalNaive", "Drift")
 """The built-in candidate pool; ``Composer`` prunes it on the backtest of each data set
 (:func:`metacompose.pool_selection.select_pool`)."""
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pad_left", "training_windows", "forecast_inputs", "window_scale", "nonzero_rows"]
+__all__ = ["pad_left", "training_windows", "forecast_inputs", "window_scale", "CLIP", "clip_forecast", "nonzero_rows"]
 
 
 def pad_left(y: np.ndarray, length: int) -> np.ndarray:
@@ -115,6 +115,28 @@ def window_scale(X: np.ndarray) -> np.ndarray:
     """
     s = np.mean(np.abs(X), axis=1, keepdims=True)
     return np.where(s > 0, s, 1.0)
+
+
+CLIP = 0.5
+"""Default short-series guard of the global networks (MLP, LSTM, NBEATS), in input-window ranges
+(:func:`clip_forecast`): the only value compared (0.5, 1, 2, unbounded) that kept both yearly tail
+figures of every network no worse than ARIMA's on the M3 training parts
+(``benchmarks/m3/neural_pool.py --part clip``)."""
+
+
+def clip_forecast(pred: np.ndarray, x: np.ndarray, clip: float) -> np.ndarray:
+    """Bound each forecast to ``last +- clip * (max - min)`` of its input window (the short-series guard).
+
+    Args:
+        pred: forecasts ``(S, h)``; x: their input windows ``(S, L)``, same units.
+        clip: how many input ranges a forecast may move from the last value.
+
+    Returns:
+        array ``(S, h)``; a forecast from a constant window is that constant.
+    """
+    last = x[:, -1:]
+    bound = clip * (x.max(axis=1, keepdims=True) - x.min(axis=1, keepdims=True))
+    return last + np.clip(pred - last, -bound, bound)
 
 
 def nonzero_rows(X: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
-from metacompose.models._windows import panel_windows, window_scale
+from metacompose.models._windows import CLIP, clip_forecast, panel_windows, window_scale
 from metacompose.models.base import HorizonPanelForecaster
 from metacompose.models.networks import LSTMNet, MLPNet
 from metacompose.models.training import LOSSES, check_optimizer, init_parameters, make_optimizer, train_network
@@ -47,7 +47,7 @@ class _GlobalNeural(HorizonPanelForecaster):
     fallback = "SeasonalNaive"
 
     def _setup(self, season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-               loss, windows_per_series, random_state, num_threads, warm_steps) -> None:
+               loss, windows_per_series, random_state, num_threads, warm_steps, clip) -> None:
         """Check and store the parameters shared by :class:`MLP` and :class:`LSTM`."""
         super().__init__(season_length=season_length, alias=alias)
         horizon = None if horizon is None else check_horizon(horizon)
@@ -60,6 +60,7 @@ class _GlobalNeural(HorizonPanelForecaster):
         num_threads = check_optional_int(num_threads, "num_threads")
         warm_steps = check_optional_int(warm_steps, "warm_steps", 0)
         lr = check_number(lr, "lr", low=0.0)
+        clip = None if clip is None else check_number(clip, "clip", low=0.0)
         check_choice(loss, "loss", LOSSES)
         self.horizon = horizon
         self.input_length = input_length
@@ -72,6 +73,7 @@ class _GlobalNeural(HorizonPanelForecaster):
         self.random_state = random_state
         self.num_threads = num_threads
         self.warm_steps = warm_steps
+        self.clip = clip
 
     @property
     def warm_starts(self) -> bool:
@@ -135,11 +137,12 @@ class _GlobalNeural(HorizonPanelForecaster):
             train_network(net, Xt, Yt, opt, steps, self.batch_size, self.loss, gen,
                           lr_decay=isinstance(self.optimizer, str) and self.optimizer != "learned")
             sf = window_scale(Xf[ok])
+            xs = Xf[ok] / sf
             with torch.no_grad():
-                pred = net(torch.as_tensor(Xf[ok] / sf, dtype=torch.float32)).double().numpy()
+                pred = net(torch.as_tensor(xs, dtype=torch.float32)).double().numpy()
         finally:
             torch.set_num_threads(threads)
-        out[ok] = pred * sf
+        out[ok] = (pred if self.clip is None else clip_forecast(pred, xs, self.clip)) * sf
         self._nets[h] = net
         self._forecasts[h] = out
 
@@ -182,11 +185,16 @@ class MLP(_GlobalNeural):
             origin. None (default): every origin trains from scratch; ``steps // 4`` took
             1.3-1.9x less CPU but made the monthly backtest forecasts 2-3% less accurate on the M3
             training parts (``benchmarks/speed/RESULTS.md``, "Warm starts").
+        clip: the short-series guard: each forecast, in scaled units, stays within ``clip`` times
+            the range (max - min) of its input window from the last input value
+            (:func:`~metacompose.models._windows.clip_forecast`, as :class:`~metacompose.models.NBEATS`
+            does); ``None``: unbounded. Default :data:`~metacompose.models._windows.CLIP`, chosen on the
+            M3 training parts (``benchmarks/m3/neural_pool_results.md``, part clip).
         alias: defaults to ``"MLP"``.
 
     Raises:
         InputError: an unknown optimizer or loss, or a parameter out of range (horizon, input
-            length, steps, batch size, windows, seed, threads, lr, warm steps).
+            length, steps, batch size, windows, seed, threads, lr, warm steps, clip).
     """
 
     alias = "MLP"
@@ -195,9 +203,9 @@ class MLP(_GlobalNeural):
                  hidden: list[int] | tuple[int, ...] = (256, 256), steps: int = 600, batch_size: int = 512,
                  lr: float = 1e-3, optimizer: str | Callable = "adam", loss: str = "mae",
                  windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
-                 warm_steps: int | None = None, alias: str | None = None) -> None:
+                 warm_steps: int | None = None, clip: float | None = CLIP, alias: str | None = None) -> None:
         self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-                    loss, windows_per_series, random_state, num_threads, warm_steps)
+                    loss, windows_per_series, random_state, num_threads, warm_steps, clip)
         self.hidden = [int(w) for w in hidden]
 
     def _build_net(self, input_length: int, h: int) -> nn.Module:
@@ -219,7 +227,7 @@ class LSTM(_GlobalNeural):
 
     Raises:
         InputError: an unknown optimizer or loss, or a parameter out of range (horizon, input
-            length, steps, batch size, windows, seed, threads, lr, warm steps).
+            length, steps, batch size, windows, seed, threads, lr, warm steps, clip).
     """
 
     alias = "LSTM"
@@ -228,9 +236,9 @@ class LSTM(_GlobalNeural):
                  hidden_size: int = 48, num_layers: int = 1, steps: int = 1000, batch_size: int = 256,
                  lr: float = 5e-3, optimizer: str | Callable = "adam", loss: str = "mae",
                  windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
-                 warm_steps: int | None = None, alias: str | None = None) -> None:
+                 warm_steps: int | None = None, clip: float | None = CLIP, alias: str | None = None) -> None:
         self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-                    loss, windows_per_series, random_state, num_threads, warm_steps)
+                    loss, windows_per_series, random_state, num_threads, warm_steps, clip)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
 
