@@ -65,12 +65,13 @@ def main(argv=None) -> pd.DataFrame:
     p99_md = markdown(res.pivot(index="method", columns="subset", values="p99 sMAPE")[SUBSETS].round(2))
     share_md = markdown((100 * res.pivot(index="method", columns="subset", values="share >2x ref"))[SUBSETS + ["all"]]
                         .round(2))
-    cmd = "python benchmarks/m3/run.py " + " ".join(argv or [])
+    cmd = "python benchmarks/m3/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = f"""## M3 accuracy benchmark
 
 Command: `{cmd.strip()}` (seed {args.seed}, {args.n_jobs} jobs{'' if args.max_series is None else f', first {args.max_series} series per subset'}).
 Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, no GPU.
-Wall time: {wall:.0f} s for all four subsets (backtest, agent training, forecasts, baselines).
+Wall time: {wall:.0f} s for all four subsets (backtest, agent training, forecasts, baselines){
+        '' if args.cache is None else '; backtests read from the cache folder where one was stored'}.
 
 The agents are trained per subset on the backtest origins inside the training parts; the M3
 test part is used only for the scores below. sMAPE in percent (M3/M4 definition); MASE with
