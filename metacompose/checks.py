@@ -81,6 +81,17 @@ def check_choice(value: Any, name: str, choices) -> Any:
     return value
 
 
+def check_flag(value: Any, name: str) -> bool:
+    """``value`` if it is a bool (numpy's included).
+
+    Raises:
+        InputError: anything else (a string such as ``"yes"``, a number, None).
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_timeout(value: Any, name: str = "timeout") -> float | None:
     """``None`` (no limit) or a positive, finite number of seconds.
 

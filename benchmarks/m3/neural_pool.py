@@ -23,8 +23,12 @@ the CPU seconds of one fit (the backtest fits a member at six origins).
   value). Rule, fixed before the run: among the guards whose yearly tail figures (p99 sMAPE and
   the share of series worse than twice Naive) are no worse than ARIMA's for every network, the
   lowest point-weighted validation MASE summed over the networks wins.
+* ``--part revin``: the same networks with their fixed window scaling (mean absolute value of the
+  input) alone and with reversible instance normalisation on top (``revin=True``, Kim et al.
+  2022). Rule, fixed before the run: RevIN becomes a network's default only if it lowers that
+  network's validation MASE on every subset.
 
-    python benchmarks/m3/neural_pool.py [--part pool|clip] [--subset monthly] [--cache .metacompose-cache/m3]
+    python benchmarks/m3/neural_pool.py [--part pool|clip|revin] [--subset monthly] [--cache .metacompose-cache/m3]
 """
 
 from __future__ import annotations
@@ -65,7 +69,8 @@ CANDIDATES = {
 CLIPS = (0.5, 1.0, 2.0, None)
 """Part ``clip``: the short-series guards compared (input-window ranges; None: unbounded)."""
 CLIP_MODELS = {"MLP": {}, "NBEATS": {"ensemble_size": 1, "steps": 1000}}
-"""Part ``clip``: the networks of the chosen pool, each fitted with every guard in :data:`CLIPS`."""
+"""Parts ``clip`` and ``revin``: the networks of the chosen pool, each fitted with every guard in
+:data:`CLIPS`, and with and without RevIN (the other parameters at their defaults)."""
 POOL_VARIANTS = ((), ("LSTM",), ("MLP", "LSTM"))
 """Members of the default pool that each N-BEATS candidate replaces in a pool variant."""
 SCORES = ("sMAPE", "MASE", "MAPE", "share >2x ref")
@@ -126,18 +131,17 @@ def pooled(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def clip_table(subset: str, cache: str, echo) -> pd.DataFrame:
-    """One row per network of :data:`CLIP_MODELS` and guard of :data:`CLIPS`, and ARIMA's, on ``subset``."""
+def variant_table(subset: str, cache: str, echo, variants: dict) -> pd.DataFrame:
+    """One row per network variant (label -> ``(alias, parameters)``) and ARIMA's, on ``subset``."""
     cut, actual, scales, members, m, h, org = validation_panel(subset, cache)
     ok = (org > 0) & np.isfinite(actual).all(axis=1)
     fit_ys = [y if o > 0 else np.ones(4) for y, o in zip(cut, org)]  # placeholders are not scored
     naive = np.stack([Naive().fit(y).predict(h) for y in fit_ys])
     rows = {"member ARIMA": {**row(members["ARIMA"], actual, scales, naive, ok), "CPU s": np.nan}}
-    for alias, params in CLIP_MODELS.items():
-        for clip in CLIPS:
-            t0 = time.process_time()
-            fc = get_model(alias, m, horizon=h, **params, clip=clip).fit_panel(fit_ys).predict_panel(h)
-            rows[f"{alias} clip {clip}"] = {**row(fc, actual, scales, naive, ok), "CPU s": time.process_time() - t0}
+    for label, (alias, params) in variants.items():
+        t0 = time.process_time()
+        fc = get_model(alias, m, horizon=h, **params).fit_panel(fit_ys).predict_panel(h)
+        rows[label] = {**row(fc, actual, scales, naive, ok), "CPU s": time.process_time() - t0}
     table = pd.DataFrame(rows).T
     table["n_series"] = int(ok.sum())
     echo(f"\n-- M3 {subset}: {int(ok.sum())} series, h={h}, m={m}, validation origin (training part only):")
@@ -145,20 +149,27 @@ def clip_table(subset: str, cache: str, echo) -> pd.DataFrame:
     return table
 
 
+PARTS = {
+    "clip": {f"{a} clip {c}": (a, {**p, "clip": c}) for a, p in CLIP_MODELS.items() for c in CLIPS},
+    "revin": {f"{a} revin {r}": (a, {**p, "revin": r}) for a, p in CLIP_MODELS.items() for r in (False, True)},
+}
+"""The variants of the parts ``clip`` and ``revin``."""
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["pool", "clip"], default="pool")
+    ap.add_argument("--part", choices=["pool", *PARTS], default="pool")
     ap.add_argument("--subset", choices=SUBSETS, action="append", help="subset (repeatable; default: all four)")
     ap.add_argument("--cache", default=".metacompose-cache/m3", help="backtest cache folder (the main job's)")
     ap.add_argument("--results", default="benchmarks/m3/neural_pool_results.md")
     args = ap.parse_args(argv)
     echo = RunLog()
-    build = subset_table if args.part == "pool" else clip_table
-    tables = {s: build(s, args.cache, echo) for s in (args.subset or SUBSETS)}
+    tables = {s: subset_table(s, args.cache, echo) if args.part == "pool" else
+              variant_table(s, args.cache, echo, PARTS[args.part]) for s in (args.subset or SUBSETS)}
     if len(tables) > 1:
         echo("\n-- point-weighted over " + ", ".join(tables) + " (CPU s summed):")
         echo(pooled(tables).round(3).to_string())
-    setup = CANDIDATES if args.part == "pool" else {"clips": CLIPS, "models": CLIP_MODELS}
+    setup = CANDIDATES if args.part == "pool" else PARTS[args.part]
     write_section(args.results, args.part, f"## Part {args.part}\n\n"
                   f"Command: `python benchmarks/m3/neural_pool.py {' '.join(argv or sys.argv[1:])}`; set-up: "
                   f"`{json.dumps(setup)}`.\n\n"

@@ -46,10 +46,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
+from metacompose.checks import check_choice, check_flag, check_horizon, check_int, check_number, check_optional_int
 from metacompose.errors import InputError
 from metacompose.models._windows import CLIP, clip_forecast, panel_windows, window_scale
 from metacompose.models.base import HorizonPanelForecaster
+from metacompose.models.networks import RevIN
 from metacompose.models.nbeats_network import (NBeatsBlock, NBeatsNet, build_network, fourier_basis,
                                                fourier_frequencies, trend_basis)
 from metacompose.models.training import (check_optimizer, current_training_budget, init_parameters, make_optimizer,
@@ -166,6 +167,7 @@ class NBEATS(HorizonPanelForecaster):
             see :func:`~metacompose.models.training.make_optimizer`.
         clip: a member's forecast stays within ``clip`` input-window ranges of the last value
             (:data:`~metacompose.models._windows.CLIP`, shared with MLP and LSTM); ``None``: unbounded.
+        revin: wrap each member's network in :class:`~metacompose.models.networks.RevIN` (as MLP's ``revin``).
         random_state: seed of member 0 (member ``i`` uses ``random_state + i``).
         num_threads: torch threads while training (restored afterwards); ``None`` keeps torch's.
         alias: defaults to ``"NBEATS"``.
@@ -182,8 +184,8 @@ class NBEATS(HorizonPanelForecaster):
                  ensemble_size: int = 1, history: float = 10.0, blocks: int = 3, layers: int = 4,
                  width: int = 128, trend_degree: int = 2, harmonics: int = 1, steps: int = 1000,
                  epochs: float = 20.0, batch_size: int = 1024, lr: float = 2e-3, optimizer: str | Callable = "adam",
-                 clip: float | None = CLIP, random_state: int = 0, num_threads: int | None = 1,
-                 alias: str | None = None) -> None:
+                 clip: float | None = CLIP, revin: bool = False, random_state: int = 0,
+                 num_threads: int | None = 1, alias: str | None = None) -> None:
         super().__init__(season_length=season_length, alias=alias)
         check_optimizer(optimizer)
         self.horizon = None if horizon is None else check_horizon(horizon)
@@ -203,6 +205,7 @@ class NBEATS(HorizonPanelForecaster):
         self.lr = check_number(lr, "lr", low=0.0)
         self.optimizer = optimizer.lower() if isinstance(optimizer, str) else optimizer
         self.clip = None if clip is None else check_number(clip, "clip", low=0.0)
+        self.revin = check_flag(revin, "revin")
         self.random_state = check_int(random_state, "random_state", 0)
         self.num_threads = check_optional_int(num_threads, "num_threads")
 
@@ -275,6 +278,8 @@ class NBEATS(HorizonPanelForecaster):
         with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global state
             net = build_network(self.stack, L, h, self.season_length, self.blocks, self.layers, self.width,
                                 self.trend_degree, self.harmonics)
+        if self.revin:
+            net = RevIN(net)
         gen = torch.Generator().manual_seed(seed)
         init_parameters(net, gen)
         model, train_loss = net, "smape"

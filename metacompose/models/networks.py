@@ -1,4 +1,5 @@
-"""The torch networks behind :class:`~metacompose.models.neural.MLP` and :class:`~metacompose.models.neural.LSTM`.
+"""The torch networks behind :class:`~metacompose.models.neural.MLP` and :class:`~metacompose.models.neural.LSTM`,
+and :class:`RevIN`, the learned input normalisation any of the global networks can be wrapped in.
 
 Both map a batch of input windows ``(B, L)``, each divided by the mean absolute value of its
 values (so they are close to 1), to ``(B, h)`` outputs at once (direct multi-step). Both
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MLPNet", "LSTMNet"]
+__all__ = ["MLPNet", "LSTMNet", "RevIN"]
 
 
 class MLPNet(nn.Module):
@@ -58,3 +59,33 @@ class LSTMNet(nn.Module):
         """``(B, L)`` -> ``(B, h)``."""
         out, _ = self.lstm((x - 1.0).unsqueeze(-1))
         return x[:, -1:] + self.head(out[:, -1])
+
+
+class RevIN(nn.Module):
+    """Reversible instance normalisation around a network (Kim et al. 2022, ICLR, "Reversible
+    Instance Normalization for Accurate Time-Series Forecasting against Distribution Shift").
+
+    Each input window is standardised by its own mean ``mu`` and standard deviation ``sigma``
+    and mapped through a learned affine transform ``gamma * z + beta``; the wrapped network's
+    output goes back through the inverse, ``(out - beta) / (gamma + eps^2) * sigma + mu``, so the
+    forecast is in the units the window came in. ``gamma`` starts at 1 and ``beta`` at 0 (one of
+    each: the series are univariate). A constant window (``sigma = 0``) is forecast as a constant
+    up to ``eps``.
+
+    Args:
+        net: maps ``(B, L)`` to ``(B, h)``.
+        eps: added to ``sigma`` and, squared, to ``gamma`` so that neither division is by zero.
+    """
+
+    def __init__(self, net: nn.Module, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.net, self.eps = net, eps
+        self.gamma = nn.Parameter(torch.ones(1))
+        self.beta = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` -> ``(B, h)``, in the units of ``x``."""
+        mu = x.mean(dim=1, keepdim=True)
+        sigma = x.std(dim=1, unbiased=False, keepdim=True) + self.eps
+        out = self.net((x - mu) / sigma * self.gamma + self.beta)
+        return (out - self.beta) / (self.gamma + self.eps ** 2) * sigma + mu

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from metacompose.checks import check_choice, check_horizon, check_int, check_number, check_optional_int
+from metacompose.checks import check_choice, check_flag, check_horizon, check_int, check_number, check_optional_int
 from metacompose.models._windows import CLIP, clip_forecast, panel_windows, window_scale
 from metacompose.models.base import HorizonPanelForecaster
-from metacompose.models.networks import LSTMNet, MLPNet
+from metacompose.models.networks import LSTMNet, MLPNet, RevIN
 from metacompose.models.training import LOSSES, check_optimizer, init_parameters, make_optimizer, train_network
 
 __all__ = ["MLP", "LSTM"]
@@ -47,7 +47,7 @@ class _GlobalNeural(HorizonPanelForecaster):
     fallback = "SeasonalNaive"
 
     def _setup(self, season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-               loss, windows_per_series, random_state, num_threads, warm_steps, clip) -> None:
+               loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin) -> None:
         """Check and store the parameters shared by :class:`MLP` and :class:`LSTM`."""
         super().__init__(season_length=season_length, alias=alias)
         horizon = None if horizon is None else check_horizon(horizon)
@@ -74,6 +74,7 @@ class _GlobalNeural(HorizonPanelForecaster):
         self.num_threads = num_threads
         self.warm_steps = warm_steps
         self.clip = clip
+        self.revin = check_flag(revin, "revin")
 
     @property
     def warm_starts(self) -> bool:
@@ -125,6 +126,8 @@ class _GlobalNeural(HorizonPanelForecaster):
                 torch.set_num_threads(self.num_threads)
             with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global state
                 net = self._build_net(L, h)
+            if self.revin:
+                net = RevIN(net)
             gen = torch.Generator().manual_seed(self.random_state)
             init_parameters(net, gen)
             steps, start = self.steps, self._warm_network(L, h)
@@ -190,6 +193,9 @@ class MLP(_GlobalNeural):
             (:func:`~metacompose.models._windows.clip_forecast`, as :class:`~metacompose.models.NBEATS`
             does); ``None``: unbounded. Default :data:`~metacompose.models._windows.CLIP`, chosen on the
             M3 training parts (``benchmarks/m3/neural_pool_results.md``, part clip).
+        revin: wrap the network in :class:`~metacompose.models.networks.RevIN` (Kim et al. 2022): each
+            scaled window is standardised and passed through a learned affine map, inverted on the output.
+            Off by default (``benchmarks/m3/neural_pool_results.md``, part revin).
         alias: defaults to ``"MLP"``.
 
     Raises:
@@ -203,9 +209,10 @@ class MLP(_GlobalNeural):
                  hidden: list[int] | tuple[int, ...] = (256, 256), steps: int = 600, batch_size: int = 512,
                  lr: float = 1e-3, optimizer: str | Callable = "adam", loss: str = "mae",
                  windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
-                 warm_steps: int | None = None, clip: float | None = CLIP, alias: str | None = None) -> None:
+                 warm_steps: int | None = None, clip: float | None = CLIP, revin: bool = False,
+                 alias: str | None = None) -> None:
         self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-                    loss, windows_per_series, random_state, num_threads, warm_steps, clip)
+                    loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin)
         self.hidden = [int(w) for w in hidden]
 
     def _build_net(self, input_length: int, h: int) -> nn.Module:
@@ -236,9 +243,10 @@ class LSTM(_GlobalNeural):
                  hidden_size: int = 48, num_layers: int = 1, steps: int = 1000, batch_size: int = 256,
                  lr: float = 5e-3, optimizer: str | Callable = "adam", loss: str = "mae",
                  windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
-                 warm_steps: int | None = None, clip: float | None = CLIP, alias: str | None = None) -> None:
+                 warm_steps: int | None = None, clip: float | None = CLIP, revin: bool = False,
+                 alias: str | None = None) -> None:
         self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-                    loss, windows_per_series, random_state, num_threads, warm_steps, clip)
+                    loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from metacompose.checks import check_choice
 from metacompose.errors import InputError
+from metacompose.models.networks import RevIN
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "learned")
 LOSSES: tuple[str, ...] = ("mae", "smape")
@@ -228,7 +229,8 @@ def init_parameters(net: nn.Module, generator: torch.Generator) -> None:
     """Re-draw every parameter of ``net`` from ``generator``, with torch's default bounds.
 
     ``nn.Linear``: weight and bias uniform on ``+-1/sqrt(in_features)``; ``nn.LSTM``: every
-    weight and bias uniform on ``+-1/sqrt(hidden_size)``. Drawing from a local generator
+    weight and bias uniform on ``+-1/sqrt(hidden_size)``; :class:`~metacompose.models.networks.RevIN`:
+    its affine transform reset to the identity (``gamma = 1``, ``beta = 0``). Drawing from a local generator
     keeps the result reproducible even when other threads use torch's global random state.
 
     Args:
@@ -241,6 +243,11 @@ def init_parameters(net: nn.Module, generator: torch.Generator) -> None:
     seen = set()
     with torch.no_grad():
         for mod in net.modules():
+            if isinstance(mod, RevIN):
+                mod.gamma.fill_(1.0)
+                mod.beta.fill_(0.0)
+                seen.update({id(mod.gamma), id(mod.beta)})
+                continue
             if isinstance(mod, nn.Linear):
                 bound = 1.0 / mod.in_features ** 0.5
             elif isinstance(mod, nn.LSTM):
@@ -251,4 +258,4 @@ def init_parameters(net: nn.Module, generator: torch.Generator) -> None:
                 p.copy_((torch.rand(p.shape, generator=generator) * 2.0 - 1.0) * bound)
                 seen.add(id(p))
     if any(id(p) not in seen for p in net.parameters()):
-        raise InputError("init_parameters only knows nn.Linear and nn.LSTM layers")
+        raise InputError("init_parameters only knows nn.Linear, nn.LSTM and RevIN layers")
