@@ -18,7 +18,7 @@ the CPU seconds of one fit (the backtest fits a member at six origins).
   among set-ups whose six fits per subset cost no more CPU seconds than the members they
   replace plus the speed benchmark's headroom (``benchmarks/speed/RESULTS.md``: about 115 s
   over the four subsets); within 0.1 % the cheaper one wins.
-* ``--part clip``: the networks of the chosen pool (:data:`CLIP_MODELS`) with each guard of
+* ``--part clip``: the networks of the chosen pool (:data:`NETWORKS`) with each guard of
   :data:`CLIPS` (``clip``: a forecast stays within that many input-window ranges of the last
   value). Rule, fixed before the run: among the guards whose yearly tail figures (p99 sMAPE and
   the share of series worse than twice Naive) are no worse than ARIMA's for every network, the
@@ -68,7 +68,7 @@ CANDIDATES = {
 """Part ``pool``: label -> (alias, parameters) of each network fitted at the validation origin."""
 CLIPS = (0.5, 1.0, 2.0, None)
 """Part ``clip``: the short-series guards compared (input-window ranges; None: unbounded)."""
-CLIP_MODELS = {"MLP": {}, "NBEATS": {"ensemble_size": 1, "steps": 1000}}
+NETWORKS = {"MLP": {}, "NBEATS": {"ensemble_size": 1, "steps": 1000}}
 """Parts ``clip`` and ``revin``: the networks of the chosen pool, each fitted with every guard in
 :data:`CLIPS`, and with and without RevIN (the other parameters at their defaults)."""
 POOL_VARIANTS = ((), ("LSTM",), ("MLP", "LSTM"))
@@ -77,7 +77,14 @@ SCORES = ("sMAPE", "MASE", "MAPE", "share >2x ref")
 
 
 def validation_panel(subset: str, cache: str):
-    """The cube's validation origin: cut series, actuals ``(S, H)``, MASE scales ``(S,)``, the cube's forecasts there."""
+    """The cube's validation origin of ``subset``.
+
+    Returns:
+        ``(series, actual, scales, members, m, h, ok, naive)``: each series cut at the origin (a
+        placeholder where the origin does not exist), actuals ``(S, H)``, MASE scales ``(S,)``,
+        alias -> the cube's forecasts ``(S, H)`` there, ``m``, ``h``, the series scored (bool
+        ``(S,)``) and Naive's forecasts ``(S, H)``.
+    """
     train, _, m, h = load_m3(subset)
     pool = [get_model(a, m, **params) for a, params in BASE_POOL.items()]
     comp = Composer(models=pool, agent="equal", horizon=h, season_length=m, n_jobs=2, cache_dir=cache,
@@ -85,9 +92,13 @@ def validation_panel(subset: str, cache: str):
     cube = comp.cube_
     k = cube.shape[1] - 2
     org = cube.origins[:, k]
-    cut = [np.asarray(y, dtype=float)[:o] for y, o in zip(comp.panel_.values, org)]
+    actual = cube.actuals[:, k].astype(np.float64)
+    ok = (org > 0) & np.isfinite(actual).all(axis=1)
+    # series without a validation origin get a placeholder: they are not scored
+    cut = [np.asarray(y, dtype=float)[:o] if o > 0 else np.ones(4) for y, o in zip(comp.panel_.values, org)]
+    naive = np.stack([Naive().fit(y).predict(h) for y in cut])
     members = {a: cube.forecasts[:, k, j].astype(np.float64) for j, a in enumerate(cube.models)}
-    return cut, cube.actuals[:, k].astype(np.float64), cube.origin_scales[:, k].astype(np.float64), members, m, h, org
+    return cut, actual, cube.origin_scales[:, k].astype(np.float64), members, m, h, ok, naive
 
 
 def row(fc, actual, scales, naive, ok) -> dict:
@@ -97,10 +108,7 @@ def row(fc, actual, scales, naive, ok) -> dict:
 
 def subset_table(subset: str, cache: str, echo) -> pd.DataFrame:
     """One row per member and per candidate pool of ``subset`` (validation scores, CPU seconds)."""
-    cut, actual, scales, members, m, h, org = validation_panel(subset, cache)
-    ok = (org > 0) & np.isfinite(actual).all(axis=1)
-    fit_ys = [y if o > 0 else np.ones(4) for y, o in zip(cut, org)]  # placeholders are not scored
-    naive = np.stack([Naive().fit(y).predict(h) for y in fit_ys])
+    fit_ys, actual, scales, members, m, h, ok, naive = validation_panel(subset, cache)
     rows = {f"member {a}": {**row(f, actual, scales, naive, ok), "CPU s": np.nan} for a, f in members.items()}
     default = np.stack(list(members.values()), axis=1)
     rows["mean of the default pool"] = row(np.nanmean(default, axis=1), actual, scales, naive, ok)
@@ -133,10 +141,7 @@ def pooled(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def variant_table(subset: str, cache: str, echo, variants: dict) -> pd.DataFrame:
     """One row per network variant (label -> ``(alias, parameters)``) and ARIMA's, on ``subset``."""
-    cut, actual, scales, members, m, h, org = validation_panel(subset, cache)
-    ok = (org > 0) & np.isfinite(actual).all(axis=1)
-    fit_ys = [y if o > 0 else np.ones(4) for y, o in zip(cut, org)]  # placeholders are not scored
-    naive = np.stack([Naive().fit(y).predict(h) for y in fit_ys])
+    fit_ys, actual, scales, members, m, h, ok, naive = validation_panel(subset, cache)
     rows = {"member ARIMA": {**row(members["ARIMA"], actual, scales, naive, ok), "CPU s": np.nan}}
     for label, (alias, params) in variants.items():
         t0 = time.process_time()
@@ -150,8 +155,8 @@ def variant_table(subset: str, cache: str, echo, variants: dict) -> pd.DataFrame
 
 
 PARTS = {
-    "clip": {f"{a} clip {c}": (a, {**p, "clip": c}) for a, p in CLIP_MODELS.items() for c in CLIPS},
-    "revin": {f"{a} revin {r}": (a, {**p, "revin": r}) for a, p in CLIP_MODELS.items() for r in (False, True)},
+    "clip": {f"{a} clip {c}": (a, {**p, "clip": c}) for a, p in NETWORKS.items() for c in CLIPS},
+    "revin": {f"{a} revin {r}": (a, {**p, "revin": r}) for a, p in NETWORKS.items() for r in (False, True)},
 }
 """The variants of the parts ``clip`` and ``revin``."""
 

@@ -173,7 +173,8 @@ class NBEATS(HorizonPanelForecaster):
         alias: defaults to ``"NBEATS"``.
 
     Raises:
-        InputError: an unknown stack, loss or optimizer, or a parameter out of range.
+        InputError: an unknown stack, loss or optimizer, a parameter out of range, or a ``revin``
+            that is not a bool.
     """
 
     alias = "NBEATS"

@@ -200,7 +200,8 @@ class MLP(_GlobalNeural):
 
     Raises:
         InputError: an unknown optimizer or loss, or a parameter out of range (horizon, input
-            length, steps, batch size, windows, seed, threads, lr, warm steps, clip).
+            length, steps, batch size, windows, seed, threads, lr, warm steps, clip), or a
+            ``revin`` that is not a bool.
     """
 
     alias = "MLP"
@@ -234,7 +235,8 @@ class LSTM(_GlobalNeural):
 
     Raises:
         InputError: an unknown optimizer or loss, or a parameter out of range (horizon, input
-            length, steps, batch size, windows, seed, threads, lr, warm steps, clip).
+            length, steps, batch size, windows, seed, threads, lr, warm steps, clip), or a
+            ``revin`` that is not a bool.
     """
 
     alias = "LSTM"
