@@ -124,16 +124,19 @@ figures of every network no worse than ARIMA's on the M3 training parts
 (``benchmarks/m3/neural_pool.py --part clip``)."""
 
 
-def clip_forecast(pred: np.ndarray, x: np.ndarray, clip: float) -> np.ndarray:
+def clip_forecast(pred: np.ndarray, x: np.ndarray, clip: float | None) -> np.ndarray:
     """Bound each forecast to ``last +- clip * (max - min)`` of its input window (the short-series guard).
 
     Args:
         pred: forecasts ``(S, h)``; x: their input windows ``(S, L)``, same units.
-        clip: how many input ranges a forecast may move from the last value.
+        clip: how many input ranges a forecast may move from the last value; None: no bound.
 
     Returns:
-        array ``(S, h)``; a forecast from a constant window is that constant.
+        array ``(S, h)`` (``pred`` itself when ``clip`` is None); a forecast from a constant window
+        is that constant.
     """
+    if clip is None:
+        return pred
     last = x[:, -1:]
     bound = clip * (x.max(axis=1, keepdims=True) - x.min(axis=1, keepdims=True))
     return last + np.clip(pred - last, -bound, bound)

@@ -296,6 +296,6 @@ class NBEATS(HorizonPanelForecaster):
         xs = Xf[ok] / sf
         with torch.no_grad():
             pred = net(torch.as_tensor(xs, dtype=torch.float32)).double().numpy()
-        out[ok] = (pred if self.clip is None else clip_forecast(pred, xs, self.clip)) * sf
+        out[ok] = clip_forecast(pred, xs, self.clip) * sf
         out[~np.all(np.isfinite(out), axis=1)] = np.nan
         return out, steps

@@ -145,7 +145,7 @@ class _GlobalNeural(HorizonPanelForecaster):
                 pred = net(torch.as_tensor(xs, dtype=torch.float32)).double().numpy()
         finally:
             torch.set_num_threads(threads)
-        out[ok] = (pred if self.clip is None else clip_forecast(pred, xs, self.clip)) * sf
+        out[ok] = clip_forecast(pred, xs, self.clip) * sf
         self._nets[h] = net
         self._forecasts[h] = out
 
