@@ -34,3 +34,7 @@ class ForecastError(MetacomposeError, RuntimeError):
 
 class FileFormatError(MetacomposeError, ValueError):
     """A saved file is not a metacompose file, is corrupted, or has an unsupported format version."""
+
+
+class TuningError(MetacomposeError, RuntimeError):
+    """A hyperparameter search ended without a usable trial (every trial failed)."""

@@ -15,6 +15,9 @@ import numpy as np
 from statsmodels.tsa.seasonal import seasonal_decompose
 from statsmodels.tsa.stattools import acf
 
+from metacompose.errors import InputError
+from metacompose.metrics import mase_scale
+
 FEATURE_NAMES: list[str] = [
     "log_length",        # log(1 + t) / log(1000)
     "trend_strength",    # 1 - Var(remainder) / Var(trend + remainder), in [0, 1]
@@ -75,3 +78,30 @@ def series_features(y: np.ndarray, season_length: int, scale: float) -> np.ndarr
     if t >= 2 * m:
         out[6] = np.tanh((np.mean(z[-m:]) - np.mean(z[:m])) / 10.0)
     return np.clip(np.nan_to_num(out), -1.0, 1.0).astype(np.float32)
+
+
+def panel_features(series, season_length: int, horizon: int) -> np.ndarray:
+    """Features of a whole panel, for comparing tuning tasks (:mod:`metacompose.tuning`).
+
+    The mean and the standard deviation over the series of :func:`series_features` (each series
+    on its whole length, divided by its MASE scale :func:`metacompose.metrics.mase_scale`), then
+    ``log(1 + h) / log(100)`` and ``log(1 + m) / log(100)``: a meta-feature vector in the spirit
+    of Feurer et al. (2015, "Initializing Bayesian hyperparameter optimization via
+    meta-learning", AAAI) built from the project's own scale-free series features.
+
+    Args:
+        series: ``S >= 1`` finite float arrays ``(t_i,)``, ``t_i >= 1``.
+        season_length: ``m``; horizon: ``h``.
+
+    Returns:
+        float64 ``(2F + 2,)`` with ``F = len(FEATURE_NAMES)``; every value is bounded.
+
+    Raises:
+        InputError: no series.
+    """
+    if len(series) == 0:
+        raise InputError("panel features need at least one series")
+    rows = np.stack([series_features(y, season_length, mase_scale(np.asarray(y, dtype=float), season_length))
+                     for y in series]).astype(np.float64)
+    sizes = np.log1p([horizon, season_length]) / np.log(100.0)
+    return np.concatenate([rows.mean(axis=0), rows.std(axis=0), sizes])
