@@ -83,8 +83,8 @@ def test_tune_returns_the_best_trial_and_a_model_built_from_it():
     assert res.best_value == pytest.approx(done["value"].min())
     assert res.best_params["theta"] == pytest.approx(done.loc[done["value"].idxmin(), "theta"])
     assert res.trials["best_so_far"].is_monotonic_decreasing
-    assert isinstance(res.forecaster(season_length=1), Theta)
-    assert res.forecaster().theta == res.best_params["theta"]
+    assert isinstance(res.build(season_length=1), Theta)
+    assert res.build().theta == res.best_params["theta"]
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on():
@@ -205,3 +205,32 @@ def test_categorical_values_round_trip_through_the_store(tmp_path):
     res = tune("ETS", _panel(n=3, t=30), 3, space=space, n_trials=2, store=store)
     assert res.best_values["trend"] in ("N", "A")
     assert in_space(space, TuningStore.load(tmp_path / "s").panels[0]["trials"][0]["params"])
+
+
+# -- the composer's own hyperparameters ---------------------------------------------------------
+def _frame(n=4, t=48):
+    import pandas as pd
+    ys = _panel(n=n, t=t)
+    return pd.concat([pd.DataFrame({"unique_id": f"s{i}", "ds": np.arange(t), "y": y}) for i, y in enumerate(ys)])
+
+
+def test_tune_composer_scores_cross_validation_windows_and_builds_the_composer(tmp_path):
+    from metacompose import Composer
+    from metacompose.tuning import tune_composer
+
+    df = _frame()
+    store = TuningStore(tmp_path / "store")
+    res = tune_composer(df, 4, 1, n_trials=3, models=["Naive", "Drift"], agent="equal", store=store)
+    assert res.model == "Composer" and set(res.best_params) == {"n_origins", "step"}
+    assert res.best_value == pytest.approx(res.trials["value"].min())
+    comp = res.build(horizon=4, season_length=1, models=["Naive", "Drift"], agent="equal")
+    assert isinstance(comp, Composer) and comp.n_origins == res.best_params["n_origins"]
+    assert TuningStore.load(tmp_path / "store").select("Composer", "mase")
+    with pytest.raises(InputError, match="unknown parameter 'horizon'"):
+        tune_composer(df, 4, 1, space={"horizon": IntDistribution(1, 3)})
+    with pytest.raises(InputError, match="both searched"):
+        tune_composer(df, 4, 1, n_origins=3)
+    with pytest.raises(InputError, match="unknown Composer argument"):
+        tune_composer(df, 4, 1, no_such=3)
+    with pytest.raises(InputError, match="empty"):
+        tune_composer(df, 4, 1, space={})

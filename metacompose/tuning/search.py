@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import optuna
@@ -29,15 +29,15 @@ from metacompose.tuning.space import check_space, default_space, model_class, mo
 from metacompose.tuning.store import TuningStore
 from metacompose.tuning.warm_start import warm_start_points
 
-__all__ = ["TuningResult", "backtest_error", "tune"]
+__all__ = ["TuningResult", "backtest_error", "run_search", "store_search", "tune"]
 
 
 @dataclass
 class TuningResult:
-    """What :func:`tune` found.
+    """What :func:`tune` (or :func:`~metacompose.tuning.tune_composer`) found.
 
     Attributes:
-        model: the model's alias.
+        model: the model's alias (``"Composer"`` for the composer).
         metric: ``"mase"`` or ``"smape"``, the backtest error minimised (MASE units, or sMAPE in percent).
         best_values: the best point of the space (derived names such as ``lookback`` kept).
         best_params: the constructor keyword arguments it stands for (``lookback`` -> ``input_length``, ...).
@@ -47,6 +47,7 @@ class TuningResult:
             (NaN if failed), ``best_so_far`` (running minimum), ``fallback_share``, ``error`` (why a
             trial failed), and one column per parameter.
         features: the panel's features ``(F,)`` (:func:`metacompose.features.panel_features`).
+        model_class: the class :meth:`build` builds (the member's, or :class:`~metacompose.Composer`).
     """
 
     model: str
@@ -58,9 +59,10 @@ class TuningResult:
     features: np.ndarray = field(repr=False)
     model_class: type = field(repr=False, default=Forecaster)
 
-    def forecaster(self, season_length: int = 1, **params: Any) -> Forecaster:
-        """A new forecaster with the best parameters (``params`` added or overriding them)."""
-        return self.model_class(season_length=season_length, **{**self.best_params, **params})
+    def build(self, **params: Any):
+        """A new ``model_class`` with the best parameters, ``params`` added or overriding them: for a pool
+        member ``result.build(season_length=12)``, for the composer ``result.build(models=[...])``."""
+        return self.model_class(**{**self.best_params, **params})
 
 
 def _as_series(series) -> list[np.ndarray]:
@@ -122,16 +124,61 @@ def _quiet_optuna():
         optuna.logging.set_verbosity(level)
 
 
-def _trial_table(study: optuna.Study, sources: dict[int, str]) -> pd.DataFrame:
+def _trial_table(study: optuna.Study, source: str | None, n_first: int) -> pd.DataFrame:
     rows = []
     for t in study.trials:
         ok = t.state == optuna.trial.TrialState.COMPLETE
-        rows.append({"number": t.number, "source": sources.get(t.number, "search"), "state": t.state.name,
+        rows.append({"number": t.number, "source": source if t.number < n_first else "search", "state": t.state.name,
                      "value": t.value if ok else np.nan, "fallback_share": t.user_attrs.get("fallback_share", np.nan),
                      "error": t.user_attrs.get("error", ""), **t.params})
     table = pd.DataFrame(rows)
     table.insert(4, "best_so_far", table["value"].cummin())
     return table
+
+
+def run_search(name: str, space: Mapping, evaluate: Callable[[dict], tuple[float, dict]], n_trials: int,
+               first: Sequence[dict], source: str | None, seed: int) -> tuple[dict, float, pd.DataFrame, list[dict]]:
+    """Optuna's TPE sampler (seed ``seed``) over ``space`` for ``n_trials`` trials, the points ``first`` tried first.
+
+    Args:
+        name: what is tuned, for messages; space: name -> optuna distribution;
+        evaluate: point -> ``(value, attributes)``; a NaN value fails the trial, ``attributes["error"]``
+            says why (kept in the table with ``fallback_share``);
+        first: warm-start points, enqueued in order; source: their label in the table.
+
+    Returns:
+        ``(best point, its value, trial table, completed trials)``: the table as :attr:`TuningResult.trials`,
+        the completed trials as ``{"params": point, "value": value}`` (a :class:`TuningStore` entry's).
+
+    Raises:
+        TuningError: no trial completed (the reasons in the message).
+    """
+    def objective(trial: optuna.Trial) -> float:
+        value, attrs = evaluate(suggest(trial, space))
+        for key, v in attrs.items():
+            trial.set_user_attr(key, v)
+        return value
+
+    with _quiet_optuna():
+        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+        for point in first:
+            study.enqueue_trial(dict(point))
+        study.optimize(objective, n_trials=n_trials)
+    table = _trial_table(study, source, len(first))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        reasons = "; ".join(sorted(set(table["error"].astype(str))))
+        raise TuningError(f"no trial of {name} completed: {reasons}")
+    best = min(done, key=lambda t: t.value)
+    return dict(best.params), float(best.value), table, [{"params": t.params, "value": t.value} for t in done]
+
+
+def store_search(store: TuningStore, name: str, metric: str, features: np.ndarray, trials: list[dict],
+                 sizes: tuple[int, int, int], label: str) -> None:
+    """Add a search's completed ``trials`` to ``store`` (``sizes``: h, m, S) and save it when it has a path."""
+    store.add(name, metric, features, trials, *sizes, label)
+    if store.path is not None:
+        store.save()
 
 
 def tune(model, series, horizon: int, season_length: int = 1, *, space: Mapping | None = None, n_trials: int = 20,
@@ -180,34 +227,18 @@ def tune(model, series, horizon: int, season_length: int = 1, *, space: Mapping 
     features = panel_features(ys, m, h)
     first = warm_start_points(warm_start, store, cls.alias, metric, features, space, min(n_warm, n_trials), k, seed)
 
-    def objective(trial: optuna.Trial) -> float:
-        values = suggest(trial, space)
+    def evaluate(values: dict) -> tuple[float, dict]:
         try:
             forecaster = cls(season_length=m, **model_params(cls, values, h))
         except InputError as exc:
-            trial.set_user_attr("error", str(exc))
-            return float("nan")
+            return float("nan"), {"error": str(exc)}
         value, share = backtest_error(forecaster, ys, h, m, metric, n_origins, step, n_jobs)
-        trial.set_user_attr("fallback_share", share)
         if share > max_fallback or not np.isfinite(value):
-            trial.set_user_attr("error", f"{share:.0%} of the fits fell back (max_fallback {max_fallback:.0%})")
-            return float("nan")
-        return value
+            return float("nan"), {"fallback_share": share,
+                                  "error": f"{share:.0%} of the fits fell back (max_fallback {max_fallback:.0%})"}
+        return value, {"fallback_share": share}
 
-    with _quiet_optuna():
-        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-        for point in first:
-            study.enqueue_trial(point)
-        study.optimize(objective, n_trials=n_trials)
-    table = _trial_table(study, {i: warm_start for i in range(len(first))})
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not done:
-        reasons = "; ".join(sorted(set(table["error"].astype(str))))
-        raise TuningError(f"no trial of {cls.alias} completed: {reasons}")
-    best = min(done, key=lambda t: t.value)
+    best, value, table, done = run_search(cls.alias, space, evaluate, n_trials, first, warm_start, seed)
     if store is not None:
-        store.add(cls.alias, metric, features, [{"params": t.params, "value": t.value} for t in done], h, m, len(ys), label)
-        if store.path is not None:
-            store.save()
-    return TuningResult(cls.alias, metric, dict(best.params), model_params(cls, best.params, h), float(best.value),
-                        table, features, cls)
+        store_search(store, cls.alias, metric, features, done, (h, m, len(ys)), label)
+    return TuningResult(cls.alias, metric, best, model_params(cls, best, h), value, table, features, cls)
