@@ -9,8 +9,9 @@ by ``--part composer``, to score.
 training series (seed 0). On every panel: the MLP's default configuration, and optuna from cold
 (TPE, seed 0) for ``4N`` trials. Then, leaving one subset out, a :class:`~metacompose.tuning.TuningStore`
 holds the cold runs of the other three subsets' panels, and every panel of the held-out subset is
-tuned for ``N`` trials with each warm start (``metric``: the best configurations of the 3 nearest
-stored panels; ``model``: LightGBM ranks configurations for the panel's features). Reported per
+tuned for ``N`` trials with each warm start (the first 3 trials from the store -- ``metric``: the best
+configurations of the 3 nearest stored panels; ``model``: LightGBM ranks configurations for the panel's
+features -- then TPE, modelling from the 4th trial). Reported per
 subset (mean over its panels): the default's error, cold optuna's best after ``N`` and ``4N``
 trials, each warm start's best after ``N``. The acceptance bar: warm@N <= cold@4N, median over the
 four held-out subsets.
@@ -22,7 +23,7 @@ and scored on the test part.
 
 Runs are saved under ``--work`` (one JSON per tuning run), so an interrupted run resumes.
 
-    python benchmarks/m3/tuning.py --part search|composer [--n 5] [--panels 2] [--panel-size 50]
+    python benchmarks/m3/tuning.py --part search|composer [--n 5] [--panels 4] [--panel-size 50]
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", choices=["search", "composer"], default="search")
     ap.add_argument("--n", type=int, default=5, help="N: warm-start trials (cold optuna gets 4N)")
-    ap.add_argument("--panels", type=int, default=2)
+    ap.add_argument("--panels", type=int, default=4)
     ap.add_argument("--panel-size", type=int, default=50)
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--work", default=".metacompose-cache/tuning")

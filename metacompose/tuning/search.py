@@ -140,6 +140,10 @@ def run_search(name: str, space: Mapping, evaluate: Callable[[dict], tuple[float
                first: Sequence[dict], source: str | None, seed: int) -> tuple[dict, float, pd.DataFrame, list[dict]]:
     """Optuna's TPE sampler (seed ``seed``) over ``space`` for ``n_trials`` trials, the points ``first`` tried first.
 
+    Cold (no ``first``), TPE starts from optuna's default 10 random trials; warm, the points ``first``
+    are its start-up design and TPE models from the trial after them (the warm-started Bayesian
+    optimisation of Feurer, Springenberg & Hutter 2015).
+
     Args:
         name: what is tuned, for messages; space: name -> optuna distribution;
         evaluate: point -> ``(value, attributes)``; a NaN value fails the trial, ``attributes["error"]``
@@ -160,7 +164,10 @@ def run_search(name: str, space: Mapping, evaluate: Callable[[dict], tuple[float
         return value
 
     with _quiet_optuna():
-        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+        # warm points replace TPE's random start-up design (Feurer et al. 2015); cold: optuna's default 10
+        startup = len(first) if first else 10
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+        study = optuna.create_study(direction="minimize", sampler=sampler)
         for point in first:
             study.enqueue_trial(dict(point))
         study.optimize(objective, n_trials=n_trials)
@@ -182,7 +189,7 @@ def store_search(store: TuningStore, name: str, metric: str, features: np.ndarra
 
 
 def tune(model, series, horizon: int, season_length: int = 1, *, space: Mapping | None = None, n_trials: int = 20,
-         warm_start: str | None = None, store: TuningStore | None = None, n_warm: int = 5, k: int = 3,
+         warm_start: str | None = None, store: TuningStore | None = None, n_warm: int = 3, k: int = 3,
          metric: str = "mase", n_origins: int = 2, step: int | None = None, max_fallback: float = 0.5,
          n_jobs: int = 1, seed: int = 0, label: str = "") -> TuningResult:
     """Tune one pool member's hyperparameters on the backtest of a panel.
@@ -194,12 +201,14 @@ def tune(model, series, horizon: int, season_length: int = 1, *, space: Mapping 
         space: name -> optuna distribution (:mod:`metacompose.tuning.space`; derived names ``lookback``,
             ``width``, ``depth``); None: the built-in space of ``model`` (:data:`~metacompose.tuning.space.DEFAULT_SPACES`).
         n_trials: trials in all, warm-start trials included.
-        warm_start: None (cold: optuna's TPE from its random start-up trials), ``"metric"`` (best
+        warm_start: None (cold: optuna's TPE after 10 random start-up trials), ``"metric"`` (best
             configurations of the ``k`` nearest stored panels) or ``"model"`` (a meta-model trained on
-            the store ranks configurations); see :mod:`metacompose.tuning.warm_start`.
+            the store ranks configurations); see :mod:`metacompose.tuning.warm_start`. The warm-start
+            points replace the random start-up trials: TPE models from the trial after them.
         store: earlier results (:class:`TuningStore`); needed by a warm start. This panel's completed
             trials are added to it, and it is saved when it has a path.
-        n_warm: warm-start trials (at most ``n_trials``); k: nearest panels of the metric-based warm start.
+        n_warm: warm-start trials (at most ``n_trials``; default 3); k: nearest panels of the metric-based
+            warm start.
         metric: ``"mase"`` or ``"smape"``, the backtest error minimised (:func:`backtest_error`).
         n_origins, step: backtest origins per series before the scored final one, and their distance
             (:func:`backtest_error`).
