@@ -9,16 +9,20 @@ M3/M4 sampling). Helpers here:
   series (the target always lies on observed points, the input may be padded);
 * :func:`forecast_inputs` builds the input window that ends at the last observation;
 * :func:`window_scale` gives the per-window scale (mean absolute value of the input part);
-* :func:`nonzero_rows` marks the windows that have such a scale (not all zeros).
+* :func:`nonzero_rows` marks the windows that have such a scale (not all zeros);
+* :func:`panel_windows` / :func:`owned_panel_windows` put these together for a panel (the latter
+  also tells which series each training window comes from, :func:`window_owners`).
 
-Everything is in the units of each series; the networks see ``window / scale``.
+Everything is in the units of each series; the networks see the windows through a transform
+(:mod:`metacompose.models.transforms`; by default ``window / scale``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pad_left", "training_windows", "forecast_inputs", "window_scale", "CLIP", "clip_forecast", "nonzero_rows"]
+__all__ = ["pad_left", "training_windows", "forecast_inputs", "window_scale", "CLIP", "clip_forecast", "nonzero_rows",
+           "panel_windows", "owned_panel_windows", "window_owners"]
 
 
 def pad_left(y: np.ndarray, length: int) -> np.ndarray:
@@ -159,6 +163,22 @@ def nonzero_rows(X: np.ndarray) -> np.ndarray:
     return np.any(X != 0, axis=1)
 
 
+def window_owners(ys: list[np.ndarray], input_length: int, h: int, per_series: int, min_input: int) -> np.ndarray:
+    """The series of each window :func:`training_windows` cuts, in its row order.
+
+    Args:
+        ys, input_length, h, per_series, min_input: as :func:`training_windows`.
+
+    Returns:
+        int64 ``(N,)``: the index in ``ys`` of the series each training window comes from.
+    """
+    counts = []
+    for y in ys:
+        last = y.shape[0] - h
+        counts.append(max(0, last - max(min_input, last - per_series + 1) + 1))
+    return np.repeat(np.arange(len(ys), dtype=np.int64), counts)
+
+
 def panel_windows(ys: list[np.ndarray], input_length: int, h: int, per_series: int,
                   min_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Everything a global network needs from a panel: training windows, forecast inputs, and the rows it cannot scale.
@@ -178,11 +198,22 @@ def panel_windows(ys: list[np.ndarray], input_length: int, h: int, per_series: i
         forecasts; float64 ``(S, h)``, the forecasts decided without it (0 for an all-zero last
         window, NaN elsewhere, to be filled where ``ok``). All in the units of each series.
     """
+    return owned_panel_windows(ys, input_length, h, per_series, min_length)[:5]
+
+
+def owned_panel_windows(ys: list[np.ndarray], input_length: int, h: int, per_series: int, min_length: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`panel_windows`, plus the series each training window comes from (for per-series transforms).
+
+    Returns:
+        ``(X, Y, Xf, ok, out, owner)``: as :func:`panel_windows`, and int64 ``(N,)``, the index in
+        ``ys`` of the series of each row of ``X`` (:func:`window_owners`, all-zero inputs removed).
+    """
     X, Y = training_windows(ys, input_length, h, per_series, min_input=min_length)
+    owner = window_owners(ys, input_length, h, per_series, min_length)
     keep = nonzero_rows(X)
     Xf, ok = forecast_inputs(ys, input_length, min_length)
     out = np.full((len(ys), h), np.nan)
     zero = ok & ~nonzero_rows(Xf)
     out[zero] = 0.0
-    return X[keep], Y[keep], Xf, ok & ~zero, out
-
+    return X[keep], Y[keep], Xf, ok & ~zero, out, owner[keep]

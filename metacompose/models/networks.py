@@ -1,10 +1,10 @@
 """The torch networks behind :class:`~metacompose.models.neural.MLP` and :class:`~metacompose.models.neural.LSTM`,
 and :class:`RevIN`, the learned input normalisation any of the global networks can be wrapped in.
 
-Both map a batch of input windows ``(B, L)``, each divided by the mean absolute value of its
-values (so they are close to 1), to ``(B, h)`` outputs at once (direct multi-step). Both
-forecast the change from the last input value, so an untrained network is close to the
-Naive forecast.
+Both map a batch of transformed input windows ``(B, L)`` (:mod:`metacompose.models.transforms`; by
+default each divided by the mean absolute value of its values, so they are close to 1) to
+``(B, h)`` outputs at once (direct multi-step). Both forecast the change from the last input
+value, so an untrained network is close to the Naive forecast.
 """
 
 from __future__ import annotations

@@ -7,11 +7,19 @@ next ``h`` values, predicted at once (direct multi-step, "MIMO" output: no recur
 window is divided by the mean absolute value of its input part, so one network serves
 series of any units; the loss is the mean absolute error on these scaled values. The
 network forecasts the change from the last input value, so an untrained network is close to
-the Naive forecast.
+the Naive forecast. That division is the default window transform, ``"mean_abs"``; ``transform=``
+picks another (the last value, standardisation, log, seasonal differences:
+:mod:`metacompose.models.transforms`), one per series, or ``"auto"``: each series' transform
+chosen from its features by a classifier trained on the M3 training parts
+(:mod:`metacompose.models.transform_choice`). In a panel each series' windows go through its own
+transform, and one network learns from all of them; with a list or ``"auto"`` the network also reads
+a one-hot code of the transform each window went through (before the window), which made the mixed
+training less harmful in the design check of ``benchmarks/m3/transforms.py``.
 
-The scaling makes the forecasts scale-equivariant: forecasting ``c * y`` gives
-``c * forecast(y)`` (up to float rounding) at every magnitude, since the network only ever
-sees ``window / scale``. A window whose input part is all zeros has no scale, so it cannot
+Every transform is scale-free, which makes the forecasts scale-equivariant: forecasting ``c * y``
+gives ``c * forecast(y)`` (up to float rounding) at every magnitude, since the network only ever
+sees transformed windows (``window / scale`` by default). A window whose input part is all zeros
+has no scale, so it cannot
 be expressed in these units: such windows are left out of training (dividing them by an
 absolute 1 would mix units: a target of ``1e12`` would become ``1e12`` scaled units) and a
 series whose last input window is all zeros is forecast as 0, the only answer that is
@@ -26,17 +34,20 @@ initialisation in :mod:`metacompose.models.training`.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from metacompose.checks import check_choice, check_flag, check_horizon, check_int, check_number, check_optional_int
-from metacompose.models._windows import CLIP, clip_forecast, panel_windows, window_scale
+from metacompose.errors import InputError
+from metacompose.models._windows import CLIP, clip_forecast, owned_panel_windows
 from metacompose.models.base import HorizonPanelForecaster
 from metacompose.models.networks import LSTMNet, MLPNet, RevIN
 from metacompose.models.training import LOSSES, check_optimizer, init_parameters, make_optimizer, train_network
+from metacompose.models.transform_choice import choose_transforms
+from metacompose.models.transforms import AUTO, TRANSFORMS, check_transform, decode, encode, transform_codes
 
 __all__ = ["MLP", "LSTM"]
 
@@ -47,7 +58,7 @@ class _GlobalNeural(HorizonPanelForecaster):
     fallback = "SeasonalNaive"
 
     def _setup(self, season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-               loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin) -> None:
+               loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform) -> None:
         """Check and store the parameters shared by :class:`MLP` and :class:`LSTM`."""
         super().__init__(season_length=season_length, alias=alias)
         horizon = None if horizon is None else check_horizon(horizon)
@@ -75,6 +86,23 @@ class _GlobalNeural(HorizonPanelForecaster):
         self.warm_steps = warm_steps
         self.clip = clip
         self.revin = check_flag(revin, "revin")
+        self.transform = check_transform(transform)
+
+    def _fit_panel_from(self, ys, previous) -> None:
+        """Decide each series' transform (``transform=``), then store the panel (and train with a ``horizon``)."""
+        S = len(ys)
+        if isinstance(self.transform, list) and len(self.transform) != S:
+            raise InputError(f"{self.alias}: transform has {len(self.transform)} names, one per series, but "
+                             f"fit_panel got {S} series")
+        self._transforms = (choose_transforms(ys, self.season_length) if self.transform == AUTO else
+                            list(self.transform) if isinstance(self.transform, list) else [self.transform] * S)
+        super()._fit_panel_from(ys, previous)
+
+    @property
+    def chosen_transforms(self) -> list[str]:
+        """The window transform of each series of the last ``fit_panel`` (``"auto"`` resolved); a window
+        that transform cannot express uses ``"mean_abs"`` (:mod:`metacompose.models.transforms`)."""
+        return list(getattr(self, "_transforms", []))
 
     @property
     def warm_starts(self) -> bool:
@@ -111,21 +139,38 @@ class _GlobalNeural(HorizonPanelForecaster):
     def _reset(self) -> None:
         self._nets: dict[int, nn.Module] = {}
 
+    _tag_transforms = True
+    """With several transforms in a panel, tell the network which one each window went through (False: mix them
+    untold; ``benchmarks/m3/transforms.py``'s design check compares the two)."""
+
+    @property
+    def _tagged(self) -> bool:
+        """True when the series may use several transforms (a list, ``"auto"``): the network then also reads
+        which transform each window went through (a one-hot code of :data:`TRANSFORMS` before the window)."""
+        return self._tag_transforms and (not isinstance(self.transform, str) or self.transform == AUTO)
+
+    def _net_inputs(self, Z: np.ndarray, used: np.ndarray) -> np.ndarray:
+        """The network's input rows: the transformed windows ``(N, L)``, after their transforms' one-hot codes
+        ``(N, K)`` when :attr:`_tagged`."""
+        return np.concatenate([transform_codes(used), Z], axis=1) if self._tagged else Z
+
     def _train(self, h: int) -> None:
         """Train a network for horizon ``h`` on the stored panel and cache its forecasts."""
         L = self.window_length(h)
         # all-zero inputs have no scale: left out of training, forecast as 0 (see the module docstring)
-        X, Y, Xf, ok, out = panel_windows(self._ys, L, h, self.windows_per_series, self.min_length)
+        X, Y, Xf, ok, out, owner = owned_panel_windows(self._ys, L, h, self.windows_per_series, self.min_length)
         if X.shape[0] == 0 or not ok.any():
             self._forecasts[h] = out
             return
-        s = window_scale(X)
+        names, m = np.asarray(self._transforms, dtype=str), self.season_length
+        Z, T, used = encode(names[owner], X, Y, m)  # each series' windows through its own transform
+        tag = len(TRANSFORMS) if self._tagged else 0  # the network is told which transform a window went through
         threads = torch.get_num_threads()
         try:
             if self.num_threads is not None:
                 torch.set_num_threads(self.num_threads)
             with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global state
-                net = self._build_net(L, h)
+                net = self._build_net(L + tag, h)
             if self.revin:
                 net = RevIN(net)
             gen = torch.Generator().manual_seed(self.random_state)
@@ -135,17 +180,17 @@ class _GlobalNeural(HorizonPanelForecaster):
                 net.load_state_dict(start.state_dict())
                 steps = self.warm_steps
             opt = make_optimizer(self.optimizer, net.parameters(), self.lr)
-            Xt = torch.as_tensor(X / s, dtype=torch.float32)
-            Yt = torch.as_tensor(Y / s, dtype=torch.float32)
+            Xt = torch.as_tensor(self._net_inputs(Z, used), dtype=torch.float32)
+            Yt = torch.as_tensor(T, dtype=torch.float32)
             train_network(net, Xt, Yt, opt, steps, self.batch_size, self.loss, gen,
                           lr_decay=isinstance(self.optimizer, str) and self.optimizer != "learned")
-            sf = window_scale(Xf[ok])
-            xs = Xf[ok] / sf
+            zf, _, used = encode(names[ok], Xf[ok], None, m)
             with torch.no_grad():
-                pred = net(torch.as_tensor(xs, dtype=torch.float32)).double().numpy()
+                pred = net(torch.as_tensor(self._net_inputs(zf, used), dtype=torch.float32)).double().numpy()
         finally:
             torch.set_num_threads(threads)
-        out[ok] = clip_forecast(pred, xs, self.clip) * sf
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing row is NaN: the series falls back
+            out[ok] = decode(used, Xf[ok], clip_forecast(pred, zf, self.clip), m)
         self._nets[h] = net
         self._forecasts[h] = out
 
@@ -154,7 +199,7 @@ class MLP(_GlobalNeural):
     """Global MLP forecaster (N-BEATS-style, one network for the whole panel).
 
     A ReLU multi-layer perceptron maps the last ``L`` values of a series, divided by their
-    mean absolute value, to the next ``h`` scaled values at once (direct multi-step / MIMO
+    mean absolute value (or another ``transform``), to the next ``h`` scaled values at once (direct multi-step / MIMO
     output), as the fully-connected stacks of N-BEATS do (Oreshkin et al. 2020). It is
     trained on windows from all series of the panel (the ``windows_per_series`` most recent
     ones of each), with Adam, mini-batches and a linearly decaying learning rate. Series
@@ -188,7 +233,7 @@ class MLP(_GlobalNeural):
             origin. None (default): every origin trains from scratch; ``steps // 4`` took
             1.3-1.9x less CPU but made the monthly backtest forecasts 2-3% less accurate on the M3
             training parts (``benchmarks/speed/RESULTS.md``, "Warm starts").
-        clip: the short-series guard: each forecast, in scaled units, stays within ``clip`` times
+        clip: the short-series guard: each forecast, in transformed units, stays within ``clip`` times
             the range (max - min) of its input window from the last input value
             (:func:`~metacompose.models._windows.clip_forecast`, as :class:`~metacompose.models.NBEATS`
             does); ``None``: unbounded. Default :data:`~metacompose.models._windows.CLIP`, chosen on the
@@ -196,12 +241,24 @@ class MLP(_GlobalNeural):
         revin: wrap the network in :class:`~metacompose.models.networks.RevIN` (Kim et al. 2022): each
             scaled window is standardised and passed through a learned affine map, inverted on the output.
             Off by default (``benchmarks/m3/neural_pool_results.md``, part revin).
+        transform: how each window is made unit-free before the network sees it, and its forecast mapped
+            back (:mod:`metacompose.models.transforms`): ``"mean_abs"`` (default: divide by the mean
+            absolute value of the input), ``"last"``, ``"standard"``, ``"log"`` (Box & Cox 1964, lambda 0)
+            or ``"seasonal_diff"`` (lag-``m`` differences) for every series; a list of such names, one per
+            series of the panel given to ``fit_panel`` (not for a ``Composer`` pool, whose backtest fits the
+            series an origin exists for); or ``"auto"``: each series' transform chosen from
+            its scale-free features by the classifier shipped in the package
+            (:mod:`metacompose.models.transform_choice`, trained on the M3 training parts). With a list or
+            ``"auto"`` one network learns from all series and also reads each window's transform (a one-hot
+            code). The default was chosen on validation replays of the M3 training parts
+            (``benchmarks/m3/transforms.py``; results in ``benchmarks/m3/transforms_results.md``).
         alias: defaults to ``"MLP"``.
 
     Raises:
-        InputError: an unknown optimizer or loss, or a parameter out of range (horizon, input
+        InputError: an unknown optimizer, loss or transform, or a parameter out of range (horizon, input
             length, steps, batch size, windows, seed, threads, lr, warm steps, clip), or a
-            ``revin`` that is not a bool.
+            ``revin`` that is not a bool; at ``fit_panel``, a list of transforms whose length is not the
+            number of series.
     """
 
     alias = "MLP"
@@ -211,9 +268,9 @@ class MLP(_GlobalNeural):
                  lr: float = 1e-3, optimizer: str | Callable = "adam", loss: str = "mae",
                  windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
                  warm_steps: int | None = None, clip: float | None = CLIP, revin: bool = False,
-                 alias: str | None = None) -> None:
+                 transform: str | Sequence[str] = "mean_abs", alias: str | None = None) -> None:
         self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-                    loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin)
+                    loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform)
         self.hidden = [int(w) for w in hidden]
 
     def _build_net(self, input_length: int, h: int) -> nn.Module:
@@ -231,12 +288,14 @@ class LSTM(_GlobalNeural):
     Args:
         hidden_size: LSTM state width.
         num_layers: stacked LSTM layers.
-        The others: as :class:`MLP`; ``alias`` defaults to ``"LSTM"``.
+        The others: as :class:`MLP` (``transform`` included: its default and the shipped chooser were
+            chosen with MLP, not re-checked for LSTM); ``alias`` defaults to ``"LSTM"``.
 
     Raises:
-        InputError: an unknown optimizer or loss, or a parameter out of range (horizon, input
+        InputError: an unknown optimizer, loss or transform, or a parameter out of range (horizon, input
             length, steps, batch size, windows, seed, threads, lr, warm steps, clip), or a
-            ``revin`` that is not a bool.
+            ``revin`` that is not a bool; at ``fit_panel``, a list of transforms whose length is not the
+            number of series.
     """
 
     alias = "LSTM"
@@ -246,9 +305,9 @@ class LSTM(_GlobalNeural):
                  lr: float = 5e-3, optimizer: str | Callable = "adam", loss: str = "mae",
                  windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
                  warm_steps: int | None = None, clip: float | None = CLIP, revin: bool = False,
-                 alias: str | None = None) -> None:
+                 transform: str | Sequence[str] = "mean_abs", alias: str | None = None) -> None:
         self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-                    loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin)
+                    loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
 
