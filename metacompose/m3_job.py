@@ -47,6 +47,7 @@ def run_m3(
     progress: bool | None = True,
     plots: bool = False,
     echo: Callable[[str], None] = print,
+    pool_selection: bool | None = None,
 ) -> pd.DataFrame:
     """Backtest the pool, train the agent on the training parts, forecast the M3 test horizon, score it.
 
@@ -72,6 +73,8 @@ def run_m3(
         plots: also write PNG plots to ``out_dir/plots/`` (see
             :func:`metacompose.plots.write_composer_plots`; files prefixed ``<subset>_``).
         echo: where lines of the report go.
+        pool_selection: prune the pool on the backtest (:class:`~metacompose.Composer`'s argument; None: only
+            the default pool is pruned).
 
     Returns:
         the results frame: subset, method, sMAPE (percent), MASE, MAPE (percent), the tail figures of
@@ -90,7 +93,7 @@ def run_m3(
     for subset in subsets:
         t0 = time.perf_counter()
         comp, test, h = _fit_subset(subset, models, agent, max_series, n_jobs, seed, total_timesteps, cache_dir,
-                                    progress)
+                                    progress, pool_selection)
         table = _score_subset(comp, test, h, subset)
         echo(f"\n== M3 {subset}: {comp.cube_.shape[0]} series, h={h}, m={comp.season_length}, "
              f"wall time {time.perf_counter() - t0:.1f} s ==")
@@ -109,14 +112,14 @@ def run_m3(
 
 
 def _fit_subset(subset: str, models, agent: str, max_series, n_jobs, seed, total_timesteps, cache_dir,
-                progress) -> tuple[Composer, pd.DataFrame, int]:
+                progress, pool_selection=None) -> tuple[Composer, pd.DataFrame, int]:
     """Fit a composer on the training parts of ``subset``; returns ``(composer, test frame, h)``."""
     train, test, m, h = load_m3(subset, max_series)
     kwargs = {"total_timesteps": total_timesteps} if (total_timesteps and is_rl_agent(agent)) else {}
     if is_rl_agent(agent) and progress is not False:
         kwargs["callback"] = ppo_progress_callback(disable=None if progress is None else False)
     comp = Composer(models=models, agent=agent, horizon=h, season_length=m, n_jobs=n_jobs, cache_dir=cache_dir,
-                    random_state=seed, agent_kwargs=kwargs, progress=progress)
+                    random_state=seed, agent_kwargs=kwargs, progress=progress, pool_selection=pool_selection)
     return comp.fit(train), test, h
 
 

@@ -18,7 +18,7 @@ four held-out subsets.
 
 ``--part composer``: on each subset, the MLP is tuned once more on the union of its panels with the
 model-based warm start (store: the other three subsets), ``N`` trials; the composer (default pool,
-PPO, seed 0) is then fitted on the whole training part with the default MLP and with the tuned one,
+pruned on the backtest as by default, PPO, seed 0) is then fitted on the whole training part with the default MLP and with the tuned one,
 and scored on the test part.
 
 Runs are saved under ``--work`` (one JSON per tuning run), so an interrupted run resumes.
@@ -103,8 +103,9 @@ def search(args, echo) -> pd.DataFrame:
                 MLP(season_length=m), panel, h, m, n_origins=1)[0]})
             run = cached(work / f"cold-{subset}-{p}.json", lambda: tuned(panel, m, h, 4 * n, label=f"{subset}-{p}"))
             cold[(subset, p)] = (run, m, h, len(panel))
-            rows.append({"subset": subset, "panel": p, "default": default["value"], f"cold@{n}": run["best_so_far"][n - 1],
-                         f"cold@{4 * n}": run["best_so_far"][-1], "cold CPU s": run["cpu_s"]})
+            rows.append({"subset": subset, "panel": p, "default": default["value"],
+                         **{f"cold@{j * n}": run["best_so_far"][j * n - 1] for j in (1, 2, 3, 4)},
+                         "cold CPU s": run["cpu_s"]})
             echo(f"{subset} panel {p}: default {default['value']:.4f}, cold@{n} {rows[-1][f'cold@{n}']:.4f}, "
                  f"cold@{4 * n} {rows[-1][f'cold@{4 * n}']:.4f} ({run['cpu_s']:.0f} CPU-s)")
     for subset in SUBSETS:
@@ -122,8 +123,9 @@ def search(args, echo) -> pd.DataFrame:
 
 
 def search_tables(table: pd.DataFrame, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per subset (mean over panels) backtest MASE, and each warm start's verdict against cold@4N."""
-    cols = ["default", f"cold@{n}", f"cold@{4 * n}", f"metric@{n}", f"model@{n}"]
+    """Per subset (mean over panels) backtest MASE (cold optuna after N, 2N, 3N and 4N trials), and each warm
+    start's verdict against cold@4N."""
+    cols = ["default", *(f"cold@{j * n}" for j in (1, 2, 3, 4)), f"metric@{n}", f"model@{n}"]
     per = table.groupby("subset", sort=False)[cols].mean()
     verdict = pd.DataFrame({f"{mode}@{n} - cold@{4 * n}": per[f"{mode}@{n}"] - per[f"cold@{4 * n}"] for mode in MODES})
     verdict.loc["median over subsets"] = verdict.median()
@@ -147,7 +149,7 @@ def composer(args, echo) -> pd.DataFrame:
         for name, mlp in (("default MLP", MLP(season_length=m)), ("tuned MLP", MLP(season_length=m, **run["best_params"]))):
             pool = [mlp if a == "MLP" else a for a in DEFAULT_POOL]
             res = run_m3([subset], models=pool, n_jobs=args.n_jobs, seed=0, out_dir=Path(args.work) / "m3" / name,
-                         cache_dir=args.cache, progress=False, echo=lambda line: None)
+                         cache_dir=args.cache, progress=False, echo=lambda line: None, pool_selection=True)
             tables.append(res.assign(pool=name))
             comp = res[res["method"].str.contains("composer")].iloc[0]
             echo(f"{subset}, {name}: composer test sMAPE {comp['sMAPE']:.3f}, MASE {comp['MASE']:.3f}")
