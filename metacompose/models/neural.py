@@ -43,6 +43,7 @@ from torch import nn
 from metacompose.checks import check_choice, check_flag, check_horizon, check_int, check_number, check_optional_int
 from metacompose.errors import InputError
 from metacompose.models._windows import CLIP, clip_forecast, owned_panel_windows
+from metacompose.models.adaptation import adapt_forecast, meta_sgd_rates, window_cuts
 from metacompose.models.base import HorizonPanelForecaster
 from metacompose.models.networks import LSTMNet, MLPNet, RevIN
 from metacompose.models.training import LOSSES, check_optimizer, init_parameters, make_optimizer, train_network
@@ -58,7 +59,8 @@ class _GlobalNeural(HorizonPanelForecaster):
     fallback = "SeasonalNaive"
 
     def _setup(self, season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-               loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform) -> None:
+               loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform,
+               adapt_steps=0, adapt_meta_steps=100) -> None:
         """Check and store the parameters shared by :class:`MLP` and :class:`LSTM`."""
         super().__init__(season_length=season_length, alias=alias)
         horizon = None if horizon is None else check_horizon(horizon)
@@ -87,6 +89,8 @@ class _GlobalNeural(HorizonPanelForecaster):
         self.clip = clip
         self.revin = check_flag(revin, "revin")
         self.transform = check_transform(transform)
+        self.adapt_steps = check_int(adapt_steps, "adapt_steps", 0)
+        self.adapt_meta_steps = check_int(adapt_meta_steps, "adapt_meta_steps", 0)
 
     def _fit_panel_from(self, ys, previous) -> None:
         """Decide each series' transform (``transform=``), then store the panel (and train with a ``horizon``)."""
@@ -138,6 +142,22 @@ class _GlobalNeural(HorizonPanelForecaster):
 
     def _reset(self) -> None:
         self._nets: dict[int, nn.Module] = {}
+        self._log_rates: dict[int, dict[str, torch.Tensor]] = {}
+
+    @property
+    def adapt_rates(self) -> dict[int, dict[str, np.ndarray]]:
+        """With ``adapt_steps > 0``: the meta-learned step sizes of the last fit, ``{h: {parameter name: rates}}``
+        (each array of its parameter's shape; :mod:`metacompose.models.adaptation`); empty otherwise."""
+        return {h: {k: np.exp(v.numpy()) for k, v in r.items()} for h, r in getattr(self, "_log_rates", {}).items()}
+
+    def _adapted(self, net: nn.Module, Xt, Yt, owner: np.ndarray, series: np.ndarray, Xft, L: int, h: int,
+                 gen: torch.Generator) -> np.ndarray:
+        """Meta-learn the per-parameter step sizes on the stored panel, then forecast each series (rows ``series``
+        of the panel, inputs ``Xft``) with ``net`` adapted to it; transformed units ``(len(series), h)``."""
+        cut = window_cuts(self._ys, L, h, self.windows_per_series, self.min_length)
+        rates = meta_sgd_rates(net, Xt, Yt, owner, cut, h, self.adapt_steps, self.adapt_meta_steps, self.loss, gen)
+        self._log_rates[h] = rates
+        return adapt_forecast(net, Xt, Yt, owner, series, Xft, rates, self.adapt_steps, self.loss)
 
     _tag_transforms = True
     """With several transforms in a panel, tell the network which one each window went through (False: mix them
@@ -185,8 +205,12 @@ class _GlobalNeural(HorizonPanelForecaster):
             train_network(net, Xt, Yt, opt, steps, self.batch_size, self.loss, gen,
                           lr_decay=isinstance(self.optimizer, str) and self.optimizer != "learned")
             zf, _, used = encode(names[ok], Xf[ok], None, m)
-            with torch.no_grad():
-                pred = net(torch.as_tensor(self._net_inputs(zf, used), dtype=torch.float32)).double().numpy()
+            Xft = torch.as_tensor(self._net_inputs(zf, used), dtype=torch.float32)
+            if self.adapt_steps:  # per-series Meta-SGD steps from the global weights
+                pred = self._adapted(net, Xt, Yt, owner, np.flatnonzero(ok), Xft, L, h, gen)
+            else:
+                with torch.no_grad():
+                    pred = net(Xft).double().numpy()
         finally:
             torch.set_num_threads(threads)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflowing row is NaN: the series falls back
@@ -252,11 +276,23 @@ class MLP(_GlobalNeural):
             ``"auto"`` one network learns from all series and also reads each window's transform (a one-hot
             code). The default was chosen on validation replays of the M3 training parts
             (``benchmarks/m3/transforms.py``; results in ``benchmarks/m3/transforms_results.md``).
+        adapt_steps: per-series adaptation after the global training (Meta-SGD, Li et al. 2017, "Meta-SGD:
+            Learning to Learn Quickly for Few-Shot Learning"; :mod:`metacompose.models.adaptation`): each series
+            takes ``adapt_steps`` SGD steps from the global weights on its own training windows (transformed
+            units, the network's loss) with per-parameter step sizes meta-learned on the panel at fit time
+            (support: a series' earlier windows, query: its most recent one), then forecasts with the adapted
+            weights; the clip guard and the inverse transform apply as without it. ``0`` (default): off, the
+            forecasts are exactly those without adaptation (``benchmarks/m3/adaptation.py`` decides the
+            default; results in ``benchmarks/m3/adaptation_results.md``).
+        adapt_meta_steps: Adam steps of the step-size meta-learning (batches of
+            :data:`~metacompose.models.adaptation.META_BATCH` series); ``0`` keeps every step size at
+            :data:`~metacompose.models.adaptation.RATE0` (plain SGD fine-tuning). Used only with ``adapt_steps > 0``.
         alias: defaults to ``"MLP"``.
 
     Raises:
         InputError: an unknown optimizer, loss or transform, or a parameter out of range (horizon, input
-            length, steps, batch size, windows, seed, threads, lr, warm steps, clip), or a
+            length, steps, batch size, windows, seed, threads, lr, warm steps, clip, adapt steps, adapt meta
+            steps: negative or not an int), or a
             ``revin`` that is not a bool; at ``fit_panel``, a list of transforms whose length is not the
             number of series.
     """
@@ -268,9 +304,11 @@ class MLP(_GlobalNeural):
                  lr: float = 1e-3, optimizer: str | Callable = "adam", loss: str = "mae",
                  windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
                  warm_steps: int | None = None, clip: float | None = CLIP, revin: bool = False,
-                 transform: str | Sequence[str] = "mean_abs", alias: str | None = None) -> None:
-        self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-                    loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform)
+                 transform: str | Sequence[str] = "mean_abs", adapt_steps: int = 0, adapt_meta_steps: int = 100,
+                 alias: str | None = None) -> None:
+        self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer, loss,
+                    windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform, adapt_steps,
+                    adapt_meta_steps)
         self.hidden = [int(w) for w in hidden]
 
     def _build_net(self, input_length: int, h: int) -> nn.Module:
@@ -289,11 +327,13 @@ class LSTM(_GlobalNeural):
         hidden_size: LSTM state width.
         num_layers: stacked LSTM layers.
         The others: as :class:`MLP` (``transform`` included: its default and the shipped chooser were
-            chosen with MLP, not re-checked for LSTM); ``alias`` defaults to ``"LSTM"``.
+            chosen with MLP, not re-checked for LSTM; ``adapt_steps`` runs the same code, slower: torch's vmap
+            has no batching rule for ``nn.LSTM``, so the series are looped over; not benchmarked); ``alias`` defaults to ``"LSTM"``.
 
     Raises:
         InputError: an unknown optimizer, loss or transform, or a parameter out of range (horizon, input
-            length, steps, batch size, windows, seed, threads, lr, warm steps, clip), or a
+            length, steps, batch size, windows, seed, threads, lr, warm steps, clip, adapt steps, adapt meta
+            steps: negative or not an int), or a
             ``revin`` that is not a bool; at ``fit_panel``, a list of transforms whose length is not the
             number of series.
     """
@@ -305,9 +345,11 @@ class LSTM(_GlobalNeural):
                  lr: float = 5e-3, optimizer: str | Callable = "adam", loss: str = "mae",
                  windows_per_series: int = 100, random_state: int = 0, num_threads: int | None = 1,
                  warm_steps: int | None = None, clip: float | None = CLIP, revin: bool = False,
-                 transform: str | Sequence[str] = "mean_abs", alias: str | None = None) -> None:
-        self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer,
-                    loss, windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform)
+                 transform: str | Sequence[str] = "mean_abs", adapt_steps: int = 0, adapt_meta_steps: int = 100,
+                 alias: str | None = None) -> None:
+        self._setup(season_length, alias, horizon, input_length, steps, batch_size, lr, optimizer, loss,
+                    windows_per_series, random_state, num_threads, warm_steps, clip, revin, transform, adapt_steps,
+                    adapt_meta_steps)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
 
