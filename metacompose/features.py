@@ -80,11 +80,24 @@ def series_features(y: np.ndarray, season_length: int, scale: float) -> np.ndarr
     return np.clip(np.nan_to_num(out), -1.0, 1.0).astype(np.float32)
 
 
+def series_feature_matrix(ys, season_length: int) -> np.ndarray:
+    """:func:`series_features` of each whole series, each with its own MASE scale
+    (:func:`~metacompose.metrics.mase_scale`, lag ``m``).
+
+    Args:
+        ys: series, each float ``(t_i,)`` with ``t_i >= 1``; season_length: ``m``.
+
+    Returns:
+        float64 ``(S, F)``, ``F = len(FEATURE_NAMES)``, every value in ``[-1, 1]``.
+    """
+    rows = [series_features(y, season_length, mase_scale(np.asarray(y, dtype=np.float64), season_length)) for y in ys]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))
+
+
 def panel_features(series, season_length: int, horizon: int) -> np.ndarray:
     """Features of a whole panel, for comparing tuning tasks (:mod:`metacompose.tuning`).
 
-    The mean and the standard deviation over the series of :func:`series_features` (each series
-    on its whole length, divided by its MASE scale :func:`metacompose.metrics.mase_scale`), then
+    The mean and the standard deviation over the series of :func:`series_feature_matrix`, then
     ``log(1 + h) / log(100)`` and ``log(1 + m) / log(100)``: a meta-feature vector in the spirit
     of Feurer et al. (2015, "Initializing Bayesian hyperparameter optimization via
     meta-learning", AAAI) built from the project's own scale-free series features.
@@ -101,7 +114,6 @@ def panel_features(series, season_length: int, horizon: int) -> np.ndarray:
     """
     if len(series) == 0:
         raise InputError("panel features need at least one series")
-    rows = np.stack([series_features(y, season_length, mase_scale(np.asarray(y, dtype=float), season_length))
-                     for y in series]).astype(np.float64)
+    rows = series_feature_matrix(series, season_length)
     sizes = np.log1p([horizon, season_length]) / np.log(100.0)
     return np.concatenate([rows.mean(axis=0), rows.std(axis=0), sizes])

@@ -13,8 +13,8 @@ from metacompose.errors import FileFormatError, InputError
 from metacompose.features import FEATURE_NAMES
 from metacompose.models import LSTM, MLP
 from metacompose.models._windows import window_scale
-from metacompose.models.transform_choice import (SHIPPED, TransformChooser, choose_transforms, series_feature_matrix,
-                                                 shipped_chooser)
+from metacompose.features import series_feature_matrix
+from metacompose.models.transform_choice import SHIPPED, TransformChooser, choose_transforms, shipped_chooser
 from metacompose.models.transforms import TRANSFORMS, decode, encode, get_transform
 from metacompose.testing import check_forecaster, check_magnitudes
 from tests.test_models_neural import H, sine_panel

@@ -10,7 +10,7 @@ never read):
    transform of :data:`~metacompose.models.transforms.TRANSFORMS` and scored on the next ``h`` points
    (per-series MASE, lag-``m`` scale of the cut). The label of a cut is the transform with the lowest
    MASE (ties: the first in that order); its features are
-   :func:`~metacompose.models.transform_choice.series_feature_matrix` of the cut.
+   :func:`~metacompose.features.series_feature_matrix` of the cut.
 2. **Chooser.** :class:`~metacompose.models.transform_choice.TransformChooser` is trained on the cuts
    of all four subsets. Its set-up is picked among :data:`RECIPES` by 5-fold cross-validation over
    the labelled series (both cuts of a series in one fold; score: mean MASE of the transform chosen
@@ -56,11 +56,12 @@ import pandas as pd
 from metacompose.backtest_plan import rolling_origins
 from metacompose.data import load_m3
 from metacompose.evaluate import score
+from metacompose.features import series_feature_matrix
 from metacompose.m3_job import pooled_results
 from metacompose.metrics import mase_scale
 from metacompose.models import MLP, SeasonalNaive, get_model
 from metacompose.models import transform_choice
-from metacompose.models.transform_choice import SHIPPED, TransformChooser, series_feature_matrix
+from metacompose.models.transform_choice import SHIPPED, TransformChooser
 from metacompose.models.transforms import AUTO, TRANSFORMS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -28,31 +28,16 @@ import numpy as np
 
 from metacompose.checks import check_int, check_number
 from metacompose.errors import FileFormatError, InputError, NotFittedError
-from metacompose.features import FEATURE_NAMES, series_features
+from metacompose.features import FEATURE_NAMES, series_feature_matrix
 from metacompose.fileio import load_container, save_container
-from metacompose.metrics import mase_scale
 from metacompose.models.transforms import TRANSFORMS, get_transform
 
-__all__ = ["TransformChooser", "series_feature_matrix", "shipped_chooser", "choose_transforms", "SHIPPED"]
+__all__ = ["TransformChooser", "shipped_chooser", "choose_transforms", "SHIPPED"]
 
 FORMAT = "metacompose-transform-chooser"
 VERSION = 1
 SHIPPED = Path(__file__).resolve().parent / "weights" / "transform_chooser"
 """Base path of the chooser shipped in the package (a ``.json`` container)."""
-
-
-def series_feature_matrix(ys: Sequence[np.ndarray], season_length: int) -> np.ndarray:
-    """The chooser's features of each series: :func:`~metacompose.features.series_features` of the whole
-    series, with its MASE scale (:func:`~metacompose.metrics.mase_scale`, lag ``m``).
-
-    Args:
-        ys: series, each float ``(t_i,)`` with ``t_i >= 1``; season_length: ``m``.
-
-    Returns:
-        float64 ``(S, F)``, ``F = len(FEATURE_NAMES)``, every value in ``[-1, 1]``.
-    """
-    rows = [series_features(y, season_length, mase_scale(y, season_length)) for y in ys]
-    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))
 
 
 class TransformChooser:
@@ -94,7 +79,7 @@ class TransformChooser:
         """Learn the choice from labelled series.
 
         Args:
-            features: float ``(N, F)`` (:func:`series_feature_matrix`).
+            features: float ``(N, F)`` (:func:`~metacompose.features.series_feature_matrix`).
             labels: ``N`` transform names (:data:`~metacompose.models.transforms.TRANSFORMS`): the best one
                 of each series.
             weight: non-negative ``(N,)`` importance of each series (None: equal).
