@@ -8,7 +8,7 @@ each model gets, series by series; the :class:`Composer` ties it together.
 
 from metacompose.errors import (
     FileFormatError, ForecastError, InputError, MetacomposeError, NotFittedError, SeriesTooShortError,
-    UnknownModelError,
+    TuningError, UnknownModelError,
 )
 from metacompose.cube import ForecastCube
 from metacompose.models import Forecaster, PanelForecaster, get_model
@@ -21,5 +21,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Composer", "ForecastCube", "Forecaster", "PanelForecaster", "BacktestReport", "backtest", "get_model",
     "load_m3", "validate_frame", "MetacomposeError", "InputError", "SeriesTooShortError", "UnknownModelError",
-    "NotFittedError", "ForecastError", "FileFormatError",
+    "NotFittedError", "ForecastError", "FileFormatError", "TuningError",
 ]
