@@ -47,6 +47,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from metacompose.models._windows import nonzero_rows, training_windows
+from metacompose.models.training import loss_points
 
 __all__ = ["RATE0", "META_LR", "META_BATCH", "CHUNK", "window_cuts", "meta_sgd_rates", "adapt_forecast"]
 
@@ -82,12 +83,9 @@ def window_cuts(ys: list[np.ndarray], input_length: int, h: int, per_series: int
 
 def _series_loss(net: nn.Module, kind: str):
     """``(params, x (W, L), y (W, h), w (W,)) -> scalar``: the mean loss of one series' windows with weight ``w``
-    (1 for a window, 0 for padding), as :func:`metacompose.models.training._loss` computes it."""
+    (1 for a window, 0 for padding), the training loop's loss (:func:`metacompose.models.training.loss_points`)."""
     def loss(params, x, y, w):
-        pred = functional_call(net, params, (x,))
-        err = torch.abs(pred - y)
-        if kind == "smape":
-            err = 2.0 * err / (torch.abs(pred).detach() + torch.abs(y) + 1e-8)
+        err = loss_points(functional_call(net, params, (x,)), y, kind)
         return (err.mean(dim=1) * w).sum() / w.sum().clamp(min=1.0)
     return loss
 

@@ -24,8 +24,8 @@ from metacompose.models.networks import RevIN
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "learned")
 LOSSES: tuple[str, ...] = ("mae", "smape")
 
-__all__ = ["OPTIMIZERS", "LOSSES", "TrainingBudget", "check_optimizer", "current_training_budget", "make_optimizer",
-           "train_network", "init_parameters", "training_budget"]
+__all__ = ["OPTIMIZERS", "LOSSES", "TrainingBudget", "check_optimizer", "current_training_budget", "loss_points",
+           "make_optimizer", "train_network", "init_parameters", "training_budget"]
 
 
 class TrainingBudget:
@@ -141,13 +141,18 @@ def make_optimizer(optimizer: Any, params: Iterable[torch.nn.Parameter], lr: flo
     return opt
 
 
-def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean absolute error (``"mae"``) or sMAPE as a fraction in [0, 2] (``"smape"``; the
-    forecast's magnitude in the denominator is not differentiated)."""
+def loss_points(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Pointwise training loss, the shape of ``pred``: absolute error (``"mae"``) or sMAPE as a fraction
+    in [0, 2] (``"smape"``; the forecast's magnitude in the denominator is not differentiated)."""
     err = torch.abs(pred - target)
     if kind == "smape":
-        return torch.mean(2.0 * err / (torch.abs(pred).detach() + torch.abs(target) + 1e-8))
-    return torch.mean(err)
+        return 2.0 * err / (torch.abs(pred).detach() + torch.abs(target) + 1e-8)
+    return err
+
+
+def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """The mean of :func:`loss_points` over every value."""
+    return torch.mean(loss_points(pred, target, kind))
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, base_lr: list, factor: float) -> None:
