@@ -93,24 +93,31 @@ def store_without(runs: dict, held_out: str) -> TuningStore:
     return store
 
 
-def search(args, echo) -> pd.DataFrame:
-    work, n = Path(args.work), args.n
-    cold, rows = {}, []
-    for subset in SUBSETS:
-        pans, m, h = panels(subset, args.panels, args.panel_size)
+def cold_runs(args, data: dict) -> dict:
+    """``(subset, panel) -> (cold run, m, h, series)``: optuna from cold, 4N trials, on every panel (read back
+    from ``--work`` when there)."""
+    work, n, cold = Path(args.work), args.n, {}
+    for subset, (pans, m, h) in data.items():
         for p, panel in enumerate(pans):
-            default = cached(work / f"default-{subset}-{p}.json", lambda: {"value": backtest_error(
-                MLP(season_length=m), panel, h, m, n_origins=1)[0]})
             run = cached(work / f"cold-{subset}-{p}.json", lambda: tuned(panel, m, h, 4 * n, label=f"{subset}-{p}"))
             cold[(subset, p)] = (run, m, h, len(panel))
-            rows.append({"subset": subset, "panel": p, "default": default["value"],
-                         **{f"cold@{j * n}": run["best_so_far"][j * n - 1] for j in (1, 2, 3, 4)},
-                         "cold CPU s": run["cpu_s"]})
-            echo(f"{subset} panel {p}: default {default['value']:.4f}, cold@{n} {rows[-1][f'cold@{n}']:.4f}, "
-                 f"cold@{4 * n} {rows[-1][f'cold@{4 * n}']:.4f} ({run['cpu_s']:.0f} CPU-s)")
-    for subset in SUBSETS:
+    return cold
+
+
+def search(args, echo, data: dict) -> pd.DataFrame:
+    work, n = Path(args.work), args.n
+    cold, rows = cold_runs(args, data), []
+    for (subset, p), (run, m, h, _) in cold.items():
+        panel = data[subset][0][p]
+        default = cached(work / f"default-{subset}-{p}.json", lambda: {"value": backtest_error(
+            MLP(season_length=m), panel, h, m, n_origins=1)[0]})
+        rows.append({"subset": subset, "panel": p, "default": default["value"],
+                     **{f"cold@{j * n}": run["best_so_far"][j * n - 1] for j in (1, 2, 3, 4)},
+                     "cold CPU s": run["cpu_s"]})
+        echo(f"{subset} panel {p}: default {default['value']:.4f}, cold@{n} {rows[-1][f'cold@{n}']:.4f}, "
+             f"cold@{4 * n} {rows[-1][f'cold@{4 * n}']:.4f} ({run['cpu_s']:.0f} CPU-s)")
+    for subset, (pans, m, h) in data.items():
         store = store_without(cold, subset)
-        pans, m, h = panels(subset, args.panels, args.panel_size)
         for p, panel in enumerate(pans):
             row = next(r for r in rows if r["subset"] == subset and r["panel"] == p)
             for mode in MODES:
@@ -132,16 +139,10 @@ def search_tables(table: pd.DataFrame, n: int) -> tuple[pd.DataFrame, pd.DataFra
     return per, verdict
 
 
-def composer(args, echo) -> pd.DataFrame:
+def composer(args, echo, data: dict) -> pd.DataFrame:
     work, n, tables = Path(args.work), args.n, []
-    cold = {}
-    for subset in SUBSETS:
-        pans, m, h = panels(subset, args.panels, args.panel_size)
-        for p in range(args.panels):
-            run = json.loads((work / f"cold-{subset}-{p}.json").read_text())
-            cold[(subset, p)] = (run, m, h, args.panel_size)
-    for subset in SUBSETS:
-        pans, m, h = panels(subset, args.panels, args.panel_size)
+    cold = cold_runs(args, data)
+    for subset, (pans, m, h) in data.items():
         union = [y for panel in pans for y in panel]
         run = cached(work / f"composer-tune-{subset}.json",
                      lambda: tuned(union, m, h, n, "model", store_without(cold, subset), f"{subset}-union"))
@@ -178,8 +179,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     echo = RunLog()
     command = f"`python benchmarks/m3/tuning.py {' '.join(argv or sys.argv[1:])}`"
+    data = {s: panels(s, args.panels, args.panel_size) for s in SUBSETS}
     if args.part == "search":
-        per, verdict = search_tables(search(args, echo), args.n)
+        per, verdict = search_tables(search(args, echo, data), args.n)
         echo("\n-- backtest MASE inside the training parts, mean over each subset's panels:\n" + per.round(4).to_string())
         echo("\n-- warm start after N trials minus cold optuna after 4N (<= 0 meets the bar):\n"
              + verdict.round(4).to_string())
@@ -187,7 +189,7 @@ def main(argv=None):
                 f"### Backtest MASE (mean over panels)\n\n{markdown(per.round(4))}\n\n"
                 f"### Warm start @N minus cold @4N\n\n{markdown(verdict.round(4))}")
     else:
-        table = composer_table(composer(args, echo))
+        table = composer_table(composer(args, echo, data))
         echo("\n-- M3 test part, default vs tuned MLP:\n" + table.to_string())
         body = f"### M3 test part\n\n{markdown(table)}"
     write_section(args.results, args.part, f"## Part {args.part}\n\nCommand: {command}.\n\n{body}\n\n"
