@@ -36,11 +36,20 @@ def get_model(model: str | Forecaster, season_length: int = 1, **params: Any) ->
         return model
     if not isinstance(model, str):
         raise InputError(f"a model must be an alias (str) or a Forecaster instance, got {type(model).__name__}")
+    return registered_class(model)(season_length=season_length, **params)
+
+
+def registered_class(alias: str) -> type[Forecaster]:
+    """The forecaster class registered under ``alias`` (case-insensitive).
+
+    Raises:
+        UnknownModelError: the alias is not registered; the message lists the known ones.
+    """
     lookup = {k.lower(): v for k, v in REGISTRY.items()}
-    cls = lookup.get(model.lower())
+    cls = lookup.get(alias.lower())
     if cls is None:
-        raise UnknownModelError(f"unknown model alias {model!r}; known aliases: {', '.join(sorted(REGISTRY))}")
-    return cls(season_length=season_length, **params)
+        raise UnknownModelError(f"unknown model alias {alias!r}; known aliases: {', '.join(sorted(REGISTRY))}")
+    return cls
 
 
 def build_pool(models, season_length: int) -> list[Forecaster]:
@@ -62,5 +71,5 @@ def build_pool(models, season_length: int) -> list[Forecaster]:
 
 __all__ = [
     "ARIMA", "Drift", "ETS", "LSTM", "MLP", "NBEATS", "Naive", "SeasonalNaive", "Theta", "Forecaster", "PanelForecaster",
-    "REGISTRY", "DEFAULT_POOL", "get_model", "build_pool", "check_horizon", "check_series",
+    "REGISTRY", "DEFAULT_POOL", "get_model", "registered_class", "build_pool", "check_horizon", "check_series",
 ]

@@ -26,7 +26,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from metacompose.errors import InputError
-from metacompose.models import REGISTRY, Forecaster
+from metacompose.models import Forecaster, registered_class
 
 __all__ = ["DEFAULT_SPACES", "RESERVED", "check_space", "constructor_names", "default_space", "encode", "in_space",
            "model_class", "model_params", "sample", "suggest"]
@@ -71,15 +71,12 @@ def model_class(model) -> type[Forecaster]:
 
     Raises:
         InputError: neither an alias nor a Forecaster subclass (an instance is refused: the
-            tuner builds new ones), or an unknown alias.
+            tuner builds new ones); UnknownModelError (an InputError): an unknown alias.
     """
     if isinstance(model, type) and issubclass(model, Forecaster):
         return model
     if isinstance(model, str):
-        lookup = {k.lower(): v for k, v in REGISTRY.items()}
-        if model.lower() in lookup:
-            return lookup[model.lower()]
-        raise InputError(f"unknown model alias {model!r}; known aliases: {', '.join(sorted(REGISTRY))}")
+        return registered_class(model)
     raise InputError(f"tune a model by its alias or its Forecaster class, got {type(model).__name__}")
 
 
