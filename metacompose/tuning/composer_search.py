@@ -24,6 +24,7 @@ from metacompose.errors import InputError
 from metacompose.features import panel_features
 from metacompose.metrics import check_metric
 from metacompose.tuning.search import TuningResult, run_search, store_search
+from metacompose.tuning.space import check_distributions
 from metacompose.tuning.store import TuningStore
 from metacompose.tuning.warm_start import warm_start_points
 
@@ -36,20 +37,6 @@ COMPOSER_PARAMETERS = ("n_origins", "step", "agent", "pool_selection")
 def composer_space(horizon: int) -> dict[str, BaseDistribution]:
     """The default space: ``n_origins`` from 2 to 8 and ``step`` from 1 to ``h``."""
     return {"n_origins": IntDistribution(2, 8), "step": IntDistribution(1, max(1, int(horizon)))}
-
-
-def _check_composer_space(space: Any) -> dict[str, BaseDistribution]:
-    if not isinstance(space, Mapping):
-        raise InputError(f"a search space is a dict name -> optuna distribution, got {type(space).__name__}")
-    if not space:
-        raise InputError("the search space is empty: give at least one parameter to search")
-    for name, dist in space.items():
-        if name not in COMPOSER_PARAMETERS:
-            raise InputError(f"unknown parameter {name!r} of the composer's search; it accepts: "
-                             f"{', '.join(COMPOSER_PARAMETERS)}")
-        if not isinstance(dist, BaseDistribution):
-            raise InputError(f"space[{name!r}] must be an optuna distribution, got {type(dist).__name__}")
-    return dict(space)
 
 
 def tune_composer(df: pd.DataFrame, horizon: int, season_length: int, *, space: Mapping | None = None,
@@ -77,7 +64,8 @@ def tune_composer(df: pd.DataFrame, horizon: int, season_length: int, *, space: 
             start without usable stored results.
         TuningError: no trial completed (each trial's error is in the message).
     """
-    space = _check_composer_space(composer_space(horizon) if space is None else space)
+    space = check_distributions(composer_space(horizon) if space is None else space, COMPOSER_PARAMETERS,
+                                "the composer's search")
     twice = sorted(set(space) & set(composer_kwargs) | {"horizon", "season_length"} & set(composer_kwargs))
     if twice:
         raise InputError(f"{', '.join(twice)} cannot be both searched or fixed and passed in composer_kwargs")

@@ -28,7 +28,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from metacompose.errors import InputError
 from metacompose.models import Forecaster, registered_class
 
-__all__ = ["DEFAULT_SPACES", "RESERVED", "check_space", "constructor_names", "default_space", "encode", "in_space",
+__all__ = ["DEFAULT_SPACES", "RESERVED", "check_distributions", "check_space", "constructor_names", "default_space", "encode", "in_space",
            "model_class", "model_params", "sample", "suggest"]
 
 RESERVED = ("season_length", "alias", "horizon")
@@ -109,8 +109,36 @@ def default_space(cls: type[Forecaster]) -> dict[str, BaseDistribution]:
     return dict(DEFAULT_SPACES[cls.alias])
 
 
+def check_distributions(space: Any, accepted, owner: str, reserved=()) -> dict[str, BaseDistribution]:
+    """Check the form of a search space: a non-empty mapping of accepted names to optuna distributions.
+
+    Args:
+        space: the space to check; accepted: the names it may use (listed in the message);
+        owner: what they belong to, for the message; reserved: names the tuner sets itself.
+
+    Returns:
+        the space as a new dict.
+
+    Raises:
+        InputError: not a mapping, empty, a reserved or unknown name, or a value that is not an optuna
+            distribution.
+    """
+    if not isinstance(space, Mapping):
+        raise InputError(f"a search space is a dict name -> optuna distribution, got {type(space).__name__}")
+    if not space:
+        raise InputError("the search space is empty: give at least one parameter to search")
+    for name, dist in space.items():
+        if name in reserved:
+            raise InputError(f"{name!r} is set by the tuner and cannot be searched")
+        if name not in accepted:
+            raise InputError(f"unknown parameter {name!r} of {owner}; it accepts: {', '.join(sorted(accepted))}")
+        if not isinstance(dist, BaseDistribution):
+            raise InputError(f"space[{name!r}] must be an optuna distribution, got {type(dist).__name__}")
+    return dict(space)
+
+
 def check_space(cls: type[Forecaster], space: Any) -> dict[str, BaseDistribution]:
-    """Check a search space against ``cls``'s constructor.
+    """Check a search space against ``cls``'s constructor (:func:`check_distributions`).
 
     Returns:
         the space as a new dict.
@@ -120,23 +148,12 @@ def check_space(cls: type[Forecaster], space: Any) -> dict[str, BaseDistribution
             that is reserved or neither a constructor argument nor a derived name of ``cls``, or
             ``width`` without ``depth`` (or the reverse).
     """
-    if not isinstance(space, Mapping):
-        raise InputError(f"a search space is a dict name -> optuna distribution, got {type(space).__name__}")
-    if not space:
-        raise InputError("the search space is empty: give at least one parameter to search")
-    names, derived = constructor_names(cls), _derived(cls)
-    for name, dist in space.items():
-        if name in RESERVED:
-            raise InputError(f"{name!r} is set by the tuner and cannot be searched")
-        if name not in names and name not in derived:
-            known = ", ".join(sorted(names | set(derived)))
-            raise InputError(f"unknown parameter {name!r} of {cls.alias}; it accepts: {known}")
-        if not isinstance(dist, BaseDistribution):
-            raise InputError(f"space[{name!r}] must be an optuna distribution, got {type(dist).__name__}")
+    derived = _derived(cls)
+    space = check_distributions(space, constructor_names(cls) | set(derived), cls.alias, RESERVED)
     pair = {"width", "depth"} & set(derived)
     if pair and len(pair & set(space)) == 1:
         raise InputError("'width' and 'depth' set 'hidden' together: search both or neither")
-    return dict(space)
+    return space
 
 
 def model_params(cls: type[Forecaster], values: Mapping[str, Any], horizon: int) -> dict[str, Any]:
