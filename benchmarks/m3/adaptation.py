@@ -37,16 +37,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from metacompose.data import load_m3
-from metacompose.evaluate import score
-from metacompose.m3_job import pooled_results
+from metacompose.data import load_m3, validate_frame
+from metacompose.evaluate import score, test_matrix
 from metacompose.metrics import mase_scale
-from metacompose.models import MLP, SeasonalNaive
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from m3.neural_pool import SUBSETS  # noqa: E402  (benchmarks/m3/neural_pool.py)
 from m3.run import markdown  # noqa: E402  (benchmarks/m3/run.py)
-from m3.transforms import cut_at, series_panel  # noqa: E402  (benchmarks/m3/transforms.py)
+from m3 import transforms  # noqa: E402  (benchmarks/m3/transforms.py)
+from m3.transforms import cut_at, pooled, series_panel  # noqa: E402
 from results_file import RunLog, write_section  # noqa: E402  (benchmarks/results_file.py)
 
 DESIGN_STEPS = (1, 3, 5, 10)
@@ -63,14 +62,9 @@ def label(steps: int, meta: bool = True) -> str:
 
 def fit_mlp(ys, m: int, h: int, steps: int, meta: bool = True) -> tuple[np.ndarray, float, int]:
     """MLP (defaults, ``adapt_steps=steps``; ``meta=False``: ``adapt_meta_steps=0``) on the panel ``ys``:
-    ``(forecasts (S, h), CPU s, fallbacks)``; a non-finite forecast gets SeasonalNaive's."""
-    t0 = time.process_time()
+    ``(forecasts (S, h), CPU s, fallbacks)`` (:func:`transforms.fit_mlp`: a non-finite forecast gets SeasonalNaive's)."""
     kw = {} if steps == 0 else {"adapt_steps": steps, **({} if meta else {"adapt_meta_steps": 0})}
-    fc = MLP(m, horizon=h, **kw).fit_panel(ys).predict_panel(h)
-    bad = ~np.isfinite(fc).all(axis=1)
-    for i in np.flatnonzero(bad):
-        fc[i] = SeasonalNaive(m).fit(ys[i]).predict(h)
-    return fc, time.process_time() - t0, int(bad.sum())
+    return transforms.fit_mlp(ys, m, h, **kw)
 
 
 def evaluate(ys, actual, scales, m: int, h: int, variants) -> pd.DataFrame:
@@ -93,19 +87,9 @@ def cut_panel(subset: str, back: int):
 def test_panel(subset: str):
     """``(train series, test actuals (S, h), MASE scales of the training parts (S,), m, h)``."""
     train, test, m, h = load_m3(subset)
-    tr = {k: g["y"].to_numpy(dtype=np.float64) for k, g in train.groupby("unique_id", sort=False)}
-    te = {k: g["y"].to_numpy(dtype=np.float64) for k, g in test.groupby("unique_id", sort=False)}
-    keys = list(tr)
-    ys = [tr[k] for k in keys]
-    return ys, np.stack([te[k][:h] for k in keys]), np.array([mase_scale(y, m) for y in ys]), m, h
-
-
-def pooled(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Point-weighted (series x horizon) mean over the subsets; CPU seconds summed."""
-    rows = pd.concat([t.assign(subset=s).rename_axis("method").reset_index() for s, t in tables.items()])
-    out = pooled_results(rows, ("sMAPE", "MASE")).set_index("method")[["sMAPE", "MASE"]]
-    out["CPU s"] = sum(t["CPU s"] for t in tables.values())
-    return out
+    panel = validate_frame(train)
+    ys = panel.values
+    return ys, test_matrix(test, panel.ids, h), np.array([mase_scale(y, m) for y in ys]), m, h
 
 
 def verdict(tables: dict[str, pd.DataFrame], on: str) -> str:

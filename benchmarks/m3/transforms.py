@@ -58,7 +58,7 @@ from metacompose.data import load_m3
 from metacompose.evaluate import score
 from metacompose.features import series_feature_matrix
 from metacompose.m3_job import pooled_results
-from metacompose.metrics import mase_scale
+from metacompose.metrics import mase, mase_scale
 from metacompose.models import MLP, SeasonalNaive, get_model
 from metacompose.models import transform_choice
 from metacompose.models.transform_choice import SHIPPED, TransformChooser
@@ -109,12 +109,12 @@ def cut_at(ys, h: int, m: int, back: int, min_train: int):
     return cuts, actual, scales, ok
 
 
-def fit_mlp(cuts, m: int, h: int, transform, tagged: bool = True) -> tuple[np.ndarray, float, int]:
-    """MLP (defaults but ``transform``) on the panel: ``(forecasts (S, h), CPU s, fallbacks)``; a series
-    whose forecast is not finite gets SeasonalNaive's. ``tagged=False``: several transforms are mixed
+def fit_mlp(cuts, m: int, h: int, tagged: bool = True, **params) -> tuple[np.ndarray, float, int]:
+    """MLP (defaults but ``params``, e.g. ``transform=``) on the panel: ``(forecasts (S, h), CPU s, fallbacks)``;
+    a series whose forecast is not finite gets SeasonalNaive's. ``tagged=False``: several transforms are mixed
     without telling the network which window went through which."""
     t0 = time.process_time()
-    model = MLP(m, horizon=h, transform=transform)
+    model = MLP(m, horizon=h, **params)
     model._tag_transforms = tagged
     fc = model.fit_panel(cuts).predict_panel(h)
     bad = ~np.isfinite(fc).all(axis=1)
@@ -124,8 +124,8 @@ def fit_mlp(cuts, m: int, h: int, transform, tagged: bool = True) -> tuple[np.nd
 
 
 def series_mase(fc, actual, scales) -> np.ndarray:
-    """Per-series MASE ``(S,)``: mean absolute error over the horizon divided by the series' scale."""
-    return np.mean(np.abs(actual - fc), axis=1) / scales
+    """Per-series MASE ``(S,)`` over the horizon (:func:`metacompose.metrics.mase`)."""
+    return mase(actual, fc, scales[:, None], axis=1)
 
 
 def label_subset(subset: str, n_origins: int, echo):
@@ -138,7 +138,7 @@ def label_subset(subset: str, n_origins: int, echo):
         cuts_ok = [c for c, k in zip(cuts, ok) if k]
         cols = []
         for t in TRANSFORMS:
-            fc, cpu, _ = fit_mlp(cuts_ok, m, h, t)
+            fc, cpu, _ = fit_mlp(cuts_ok, m, h, transform=t)
             cols.append(series_mase(fc, actual[ok], scales[ok]))
             spent += cpu
         feats.append(series_feature_matrix(cuts_ok, m))
@@ -226,7 +226,7 @@ def design_check(F, E, keys, backs, recipe: str, echo) -> pd.DataFrame | None:
         rows[subset] = {"MLP mean_abs": E[at, 0].mean(),
                         "chosen transform's network": E[at, [TRANSFORMS.index(p) for p in picks]].mean()}
         for tagged in (True, False):
-            fc, _, _ = fit_mlp([c for c, k in zip(cuts, ok) if k], m, h, list(picks), tagged)
+            fc, _, _ = fit_mlp([c for c, k in zip(cuts, ok) if k], m, h, tagged, transform=list(picks))
             rows[subset][f"one network, {'codes' if tagged else 'no codes'}"] = series_mase(fc, actual[ok],
                                                                                             scales[ok]).mean()
     table = pd.DataFrame(rows)
@@ -242,7 +242,7 @@ def validate_subset(subset: str, echo) -> tuple[pd.DataFrame, dict]:
     cuts, actual, scales, ok = cut_at(ys, h, m, 1, min_train)
     rows, fcs = {}, {}
     for t in (*TRANSFORMS, AUTO):
-        fc, cpu, fell = fit_mlp(cuts, m, h, t)
+        fc, cpu, fell = fit_mlp(cuts, m, h, transform=t)
         fcs[t] = fc
         rows[f"MLP {t}"] = {**score(fc[ok], actual[ok], scales[ok]), "CPU s": cpu, "fallbacks": fell}
     fixed = np.stack([fcs[t] for t in TRANSFORMS], axis=1)
