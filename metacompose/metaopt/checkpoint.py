@@ -25,7 +25,7 @@ from .weights_file import load_arrays, save_arrays
 CHECKPOINT_KIND = "meta_train_checkpoint"
 
 __all__ = ["CHECKPOINT_KIND", "tasks_fingerprint", "save_checkpoint", "load_checkpoint", "load_resume_state",
-           "restore_training_state"]
+           "restore_training_state", "optimizer_arrays", "restore_optimizer"]
 
 
 def tasks_fingerprint(tasks: TaskSet) -> str:
@@ -64,10 +64,7 @@ def save_checkpoint(path, *, net: OptimizerNet, meta_opt: torch.optim.Optimizer,
         the path of the JSON header.
     """
     arrays = {f"net:{k}": v.detach().cpu().numpy() for k, v in net.state_dict().items()}
-    opt_sd = meta_opt.state_dict()
-    for i, st in opt_sd["state"].items():
-        for name, v in st.items():
-            arrays[f"opt:{i}:{name}"] = torch.as_tensor(v).detach().cpu().numpy()
+    arrays.update(optimizer_arrays(meta_opt))
     arrays["rng:gen"] = gen.get_state().numpy()
     arrays["rng:torch"] = torch.get_rng_state().numpy()
     for k in ("idx", "tstep", "ref", "ref_tr"):
@@ -82,6 +79,25 @@ def save_checkpoint(path, *, net: OptimizerNet, meta_opt: torch.optim.Optimizer,
             "hist": {"meta_loss": [float(x) for x in hist["meta_loss"]], "skipped": int(hist["skipped"]),
                      "restarts_diverged": int(hist["restarts_diverged"])}}
     return save_arrays(path, arrays, kind=CHECKPOINT_KIND, config=net.config(), meta=meta)
+
+
+def optimizer_arrays(opt: torch.optim.Optimizer) -> dict[str, np.ndarray]:
+    """The state of a torch optimizer (e.g. the meta-optimizer's Adam moments) as arrays ``opt:<i>:<name>``."""
+    return {f"opt:{i}:{name}": torch.as_tensor(v).detach().cpu().numpy()
+            for i, st in opt.state_dict()["state"].items() for name, v in st.items()}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, arrays: dict[str, np.ndarray]) -> None:
+    """Load the state :func:`optimizer_arrays` saved into ``opt`` (over the same parameters).
+
+    Raises:
+        KeyError, ValueError, RuntimeError: the arrays do not fit ``opt``'s parameters.
+    """
+    sd = opt.state_dict()
+    ids = sorted({int(k.split(":")[1]) for k in arrays if k.startswith("opt:")})
+    sd["state"] = {i: {k.split(":")[2]: torch.from_numpy(np.array(v))
+                       for k, v in arrays.items() if k.startswith(f"opt:{i}:")} for i in ids}
+    opt.load_state_dict(sd)
 
 
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
@@ -181,11 +197,7 @@ def restore_training_state(path, arrays: dict[str, np.ndarray], meta_opt: torch.
     """
     a = arrays
     try:
-        opt_sd = meta_opt.state_dict()
-        state_ids = sorted({int(k.split(":")[1]) for k in a if k.startswith("opt:")})
-        opt_sd["state"] = {i: {k.split(":")[2]: torch.from_numpy(np.array(v))
-                               for k, v in a.items() if k.startswith(f"opt:{i}:")} for i in state_ids}
-        meta_opt.load_state_dict(opt_sd)
+        restore_optimizer(meta_opt, a)
         gen.set_state(_u8(a["rng:gen"]))
         torch.set_rng_state(_u8(a["rng:torch"]))
         carried = {"idx": torch.from_numpy(np.array(a["slot:idx"])).round().long(),

@@ -11,7 +11,8 @@ from typing import Callable, Iterable
 
 import torch
 
-from ..checks import check_choice
+from ..checks import check_choice, check_int
+from ..errors import InputError
 from .network import MODES, STATE_KEYS, OptimizerNet, init_state
 from .weights_file import default_weights_path, load_weights
 
@@ -32,17 +33,26 @@ class LearnedOptimizer(torch.optim.Optimizer):
             ``None`` loads the default weights shipped with the package
             (:func:`~metacompose.metaopt.weights_file.default_weights_path`).
         net: an :class:`OptimizerNet` to use instead of loading ``weights`` (it is deep-copied).
-        mode: override the network's mode (``"pure"`` / ``"correction"``).
-        adam_lr: override the Adam learning rate of ``"correction"`` mode.
+        mode: override the network's mode (``"pure"`` / ``"correction"`` / ``"bounded"``).
+        adam_lr: override the Adam learning rate of the ``"correction"`` and ``"bounded"`` modes
+            (in ``"bounded"`` mode: the nominal rate, e.g. the forecaster's own ``lr``).
+        lr: the trainer's learning rate (e.g. a forecaster's ``lr``): the nominal Adam rate in
+            ``"bounded"`` mode when ``adam_lr`` is not given; ignored by the other modes, whose
+            Adam rate was meta-trained with the weights.
+        total_steps: the number of ``step()`` calls the run will make, ``T``; needed by networks
+            with ``"relative"`` progress features (``"bounded"`` mode), ignored by the others.
+            Steps past ``T`` see the progress of step ``T``.
 
     Raises:
         FileNotFoundError: no weights file at ``weights``.
         metacompose.errors.FileFormatError: the weights file is corrupt or of a newer format.
-        metacompose.errors.InputError: ``mode`` is unknown.
+        metacompose.errors.InputError: ``mode`` is unknown, or the network uses relative progress
+            and ``total_steps`` is not a non-negative integer.
     """
 
     def __init__(self, params: Iterable, weights=None, *, net: OptimizerNet | None = None,
-                 mode: str | None = None, adam_lr: float | None = None):
+                 mode: str | None = None, adam_lr: float | None = None, lr: float | None = None,
+                 total_steps: int | None = None):
         if net is None:
             net, _ = load_weights(weights if weights is not None else default_weights_path())
         else:
@@ -51,10 +61,18 @@ class LearnedOptimizer(torch.optim.Optimizer):
             net.mode = check_choice(mode, "mode", MODES)
         if adam_lr is not None:
             net.adam_lr = float(adam_lr)
+        elif lr is not None and net.mode == "bounded":
+            net.adam_lr = float(lr)
+        if net.progress == "relative":
+            total_steps = check_int(total_steps, "total_steps", 0) if total_steps is not None else None
+            if total_steps is None:
+                raise InputError("these learned-optimizer weights use relative progress: pass total_steps, "
+                                 "the number of steps the run will take")
         net.requires_grad_(False)
         net.eval()
         super().__init__(params, {})
         self.net = net
+        self.total_steps = total_steps
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None):
@@ -89,7 +107,7 @@ class LearnedOptimizer(torch.optim.Optimizer):
                 batched = {k: st[k].unsqueeze(0) for k in STATE_KEYS}
                 step_t = torch.tensor([float(st["step"])], device=p.device)
                 delta, new = self.net.update(p.detach().unsqueeze(0), p.grad.detach().unsqueeze(0),
-                                             batched, step_t, nb=1)
+                                             batched, step_t, nb=1, total_steps=self.total_steps)
                 p.add_(delta[0].to(p.dtype))
                 for k in STATE_KEYS:
                     st[k] = new[k][0]

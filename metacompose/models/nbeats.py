@@ -288,7 +288,7 @@ class NBEATS(HorizonPanelForecaster):
             w = loss_weights(Xs, Ys, loss, self.season_length)
             Xs, Ys = np.hstack([Xs, w]), Ys * w
             model, train_loss = _Weighted(net, L), "mae"
-        opt = make_optimizer(self.optimizer, net.parameters(), self.lr)
+        opt = make_optimizer(self.optimizer, net.parameters(), self.lr, steps)
         train_network(model, torch.as_tensor(Xs, dtype=torch.float32), torch.as_tensor(Ys, dtype=torch.float32),
                       opt, steps, self.batch_size, train_loss, gen,
                       lr_decay=isinstance(self.optimizer, str) and self.optimizer != "learned")

@@ -199,7 +199,7 @@ class _GlobalNeural(HorizonPanelForecaster):
             if start is not None:  # fine-tune the network trained at the origin before
                 net.load_state_dict(start.state_dict())
                 steps = self.warm_steps
-            opt = make_optimizer(self.optimizer, net.parameters(), self.lr)
+            opt = make_optimizer(self.optimizer, net.parameters(), self.lr, steps)
             Xt = torch.as_tensor(self._net_inputs(Z, used), dtype=torch.float32)
             Yt = torch.as_tensor(T, dtype=torch.float32)
             train_network(net, Xt, Yt, opt, steps, self.batch_size, self.loss, gen,

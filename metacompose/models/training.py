@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -95,7 +95,7 @@ def check_optimizer(optimizer: Any) -> None:
         )
 
 
-def _learned_optimizer(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def _learned_optimizer(params: list[torch.nn.Parameter], lr: float, steps: int | None) -> torch.optim.Optimizer:
     # Imported on use, not at module level: only optimizer="learned" needs metacompose.metaopt,
     # and when it cannot be imported that choice alone fails, with an InputError.
     try:
@@ -105,19 +105,22 @@ def _learned_optimizer(params: list[torch.nn.Parameter]) -> torch.optim.Optimize
             f"optimizer='learned' needs metacompose.metaopt.LearnedOptimizer, which could not be "
             f"imported ({exc}); use 'adam' or 'sgd'"
         ) from None
-    return LearnedOptimizer(params)
+    return LearnedOptimizer(params, lr=lr, total_steps=steps)
 
 
-def make_optimizer(optimizer: Any, params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+def make_optimizer(optimizer: Any, params: Iterable[torch.nn.Parameter], lr: float,
+                   steps: int | None = None) -> torch.optim.Optimizer:
     """Build the optimizer that trains a network.
 
     Args:
         optimizer: ``"adam"`` (``torch.optim.Adam``), ``"sgd"`` (``torch.optim.SGD`` with
-            momentum 0.9), ``"learned"`` (``metacompose.metaopt.LearnedOptimizer(params)``,
-            which ignores ``lr``), or a callable ``params -> torch.optim.Optimizer`` such as
+            momentum 0.9), ``"learned"`` (``metacompose.metaopt.LearnedOptimizer`` with the
+            shipped weights: ``lr`` is its nominal Adam rate and ``steps`` its run length), or a
+            callable ``params -> torch.optim.Optimizer`` such as
             ``functools.partial(torch.optim.RMSprop, lr=1e-3)`` (``lr`` is then not used).
         params: the parameters to optimise.
-        lr: learning rate of ``"adam"`` and ``"sgd"``.
+        lr: learning rate of ``"adam"`` and ``"sgd"``, nominal rate of ``"learned"``.
+        steps: the optimizer steps the training will take (needed by ``"learned"``).
 
     Returns:
         a ``torch.optim.Optimizer`` over ``params``.
@@ -134,7 +137,7 @@ def make_optimizer(optimizer: Any, params: Iterable[torch.nn.Parameter], lr: flo
             return torch.optim.Adam(params, lr=lr)
         if name == "sgd":
             return torch.optim.SGD(params, lr=lr, momentum=0.9)
-        return _learned_optimizer(params)
+        return _learned_optimizer(params, lr, steps)
     opt = optimizer(params)
     if not isinstance(opt, torch.optim.Optimizer):
         raise InputError(f"the optimizer callable returned {type(opt).__name__}, not a torch.optim.Optimizer")
@@ -172,6 +175,7 @@ def train_network(
     loss: str = "mae",
     generator: torch.Generator | None = None,
     lr_decay: bool = False,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Train ``net`` to map scaled input windows to scaled targets (the training loop).
 
@@ -191,6 +195,8 @@ def train_network(
         generator: source of the batch indices (for reproducible runs).
         lr_decay: multiply each parameter group's ``lr`` by ``(1 - step/steps)`` -- a linear
             decay to 0 -- for groups that have an ``lr``; the rates are restored at the end.
+        on_step: called after each step with the number of steps done (e.g. to record a
+            validation loss along the training; ``net`` is in training mode then).
 
     Returns:
         the training loss after each step, a list of ``steps`` floats (fewer when a
@@ -224,6 +230,8 @@ def train_network(
         value.backward()
         optimizer.step()
         history.append(float(value.detach()))
+        if on_step is not None:
+            on_step(step + 1)
     if lr_decay:
         _set_lr(optimizer, base_lr, 1.0)
     net.eval()
