@@ -91,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--season-length", "-m", type=positive_int, default=None,
                    help="seasonal period, a positive integer (default: M3's, else 1)")
     t.add_argument("--steps", type=positive_int, default=200, help="meta-iterations (default: 200)")
-    t.add_argument("--mode", choices=["correction", "pure"], default="correction")
+    t.add_argument("--mode", choices=["correction", "pure", "bounded"], default="correction",
+                   help="correction/pure: per-series tasks; bounded: the shipped design, trained on panels of your "
+                        "series in the neural members' regime (default: correction)")
     t.add_argument("--seed", type=seed, default=0, help="seed of the meta-training (default: 0)")
     t.add_argument("--out", required=True, help="output path: writes <out>.json (header) and <out>.npz (weights); use with "
                                                 "MLP(optimizer=lambda p: LearnedOptimizer(p, weights=out))")

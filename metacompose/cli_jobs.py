@@ -7,6 +7,7 @@ learned optimizer, and turning ``--agent`` into what :class:`~metacompose.compos
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -22,7 +23,7 @@ from metacompose.cross_validation import cross_validation_scores
 from metacompose.data import load_m3, read_table, validate_frame
 from metacompose.errors import InputError
 from metacompose.fileio import container_base, container_file
-from metacompose.metaopt import OptimizerNet, meta_train
+from metacompose.metaopt import OptimizerNet, meta_train, meta_train_panels, sample_task, save_weights
 from metacompose.models import REGISTRY
 from metacompose.plots import write_composer_plots
 from metacompose.update import extension_rows
@@ -294,7 +295,11 @@ def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon
         file: a long CSV/Parquet file of training series; m3: or an M3 subset (exactly one).
         horizon: ``h`` (required with ``file``; default the subset's); season_length: ``m``
             (default the subset's, else 1).
-        steps: meta-iterations; mode: ``"correction"`` or ``"pure"``; seed: the seed.
+        steps: meta-iterations; seed: the seed.
+        mode: ``"correction"`` or ``"pure"`` (per-series full-batch tasks, :func:`~metacompose.metaopt.meta_train`),
+            or ``"bounded"``: the design the package ships, meta-trained in the neural members' regime on panels of
+            the series (:func:`~metacompose.metaopt.meta_train_panels`); its weights need the run's length and rate,
+            e.g. ``MLP(optimizer=lambda p: LearnedOptimizer(p, weights=out, lr=1e-3, total_steps=600), steps=600)``.
         out: the weights' container path (``<out>.json`` + ``<out>.npz``; a ``.npz``/``.json``
             suffix is dropped); resume: continue from the checkpoint beside ``out``.
         echo: where report lines go.
@@ -316,9 +321,16 @@ def metaopt_train(file: str | Path | None = None, m3: str | None = None, horizon
         train = read_table(file)
     series = validate_frame(train).values
     t0 = time.perf_counter()
-    net = meta_train(series, horizon, season_length or 1, steps=steps, seed=seed, out_path=str(out), mode=mode,
-                     resume=resume)
     base = container_base(out)
+    if mode == "bounded":
+        net, hist = meta_train_panels(partial(sample_task, [(series, horizon, season_length or 1)]), iterations=steps,
+                                      seed=seed, net_hidden=16, checkpoint_path=base.with_name(base.name + "-ckpt"),
+                                      resume=resume)
+        save_weights(out, net, meta={"seed": seed, "iterations": steps, "n_series": len(series), "horizon": horizon,
+                                     "tasks": hist["tasks"]})
+    else:
+        net = meta_train(series, horizon, season_length or 1, steps=steps, seed=seed, out_path=str(out), mode=mode,
+                         resume=resume)
     echo(f"meta-trained on {len(series)} series in {time.perf_counter() - t0:.1f} s; wrote "
          f"{container_file(base, '.json')} and {container_file(base, '.npz')}")
     return net

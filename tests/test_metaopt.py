@@ -122,20 +122,13 @@ def test_functional_and_module_paths_agree():
         assert torch.allclose(r["params"][name][0], p.detach(), atol=1e-5), name
 
 
-@pytest.mark.parametrize("mode", ["correction", "pure"])
-def test_optimizer_reduces_loss_on_module(mode):
-    """The shipped weights work on an arbitrary nn.Module through the torch.optim API.
-
-    The threshold is modest on purpose: the default weights were meta-trained to minimise
-    *validation* loss of tiny forecasting MLPs, and they learned to shrink their steps after
-    ~50 steps (a learned early stop), so they do not drive a training loss to zero
-    (benchmarks/metaopt/RESULTS.md).
-    """
+def test_optimizer_reduces_loss_on_module():
+    """The shipped weights work on an arbitrary nn.Module through the torch.optim API."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
     X = torch.randn(128, 3)
     y = 0.5 * (X @ torch.tensor([[1.0], [-2.0], [0.5]])) + 0.3
-    opt = LearnedOptimizer(model.parameters(), mode=mode)  # shipped default weights
+    opt = LearnedOptimizer(model.parameters(), lr=1e-2, total_steps=60)  # shipped default weights
     first = None
     for _ in range(60):
         def closure():
@@ -146,9 +139,9 @@ def test_optimizer_reduces_loss_on_module(mode):
         loss = opt.step(closure)
         first = loss.item() if first is None else first
     final = torch.nn.functional.mse_loss(model(X), y).item()
-    assert np.isfinite(final) and final < 0.9 * first, (first, final)
+    assert np.isfinite(final) and final < 0.5 * first, (first, final)
     sd = opt.state_dict()  # the accumulators round-trip through the usual optimizer API
-    opt2 = LearnedOptimizer(model.parameters(), mode=mode)
+    opt2 = LearnedOptimizer(model.parameters(), total_steps=60)
     opt2.load_state_dict(sd)
     assert opt2.state_dict()["state"][0]["step"] == 60
 
@@ -156,7 +149,9 @@ def test_optimizer_reduces_loss_on_module(mode):
 def test_default_weights_ship_and_load():
     net, header = load_weights(default_weights_path())
     assert header["version"] == 1 and header["kind"] == "optimizer_net"
-    assert net.mode in ("pure", "correction")
+    assert (net.mode, net.progress, net.granularity) == ("bounded", "relative", "tensor")
+    with pytest.raises(InputError, match="granularity"):  # a mode the shipped network cannot run
+        LearnedOptimizer([torch.nn.Parameter(torch.zeros(2))], mode="correction", total_steps=5)
 
 
 def test_bad_files_raise_file_format_error(tmp_path):

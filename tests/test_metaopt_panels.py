@@ -3,11 +3,13 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from metacompose.cli import main
 from metacompose.errors import FileFormatError, InputError
-from metacompose.metaopt import LearnedOptimizer, OptimizerNet, make_task, meta_train_panels, run_task
+from metacompose.metaopt import LearnedOptimizer, OptimizerNet, load_weights, make_task, meta_train_panels, run_task
 from metacompose.metaopt.network import init_state
 from metacompose.models.networks import MLPNet
 from metacompose.models.training import train_network
@@ -151,3 +153,39 @@ def test_meta_training_bad_sizes_raise():
         meta_train_panels(_draw, slots=0)
     with pytest.raises(InputError):
         meta_train_panels(_draw, horizon_fraction=0.0)
+
+
+def test_the_whole_model_step_equals_the_rule_tensor_by_tensor():
+    """LearnedOptimizer's fast path (all tensors at once) gives OptimizerNet.update's steps, up to rounding."""
+    torch.manual_seed(0)
+    net = _bounded("tensor")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(30.0)  # an opinionated network, so that its outputs matter
+    model = MLPNet(6, 2, [8])
+    X, Y = torch.randn(32, 6), torch.randn(32, 2)
+    opt = LearnedOptimizer(model.parameters(), net=net, lr=1e-2, total_steps=8)
+    state = [init_state(p) for p in model.parameters()]
+    for t in range(1, 9):
+        opt.zero_grad()
+        (model(X) - Y).abs().mean().backward()
+        expected = []
+        for i, p in enumerate(model.parameters()):
+            delta, state[i] = net.update(p.detach(), p.grad, state[i], float(t), nb=0, total_steps=8, adam_lr=1e-2)
+            expected.append((p.detach() + delta).detach())
+        opt.step()
+        for a, b in zip(model.parameters(), expected):
+            torch.testing.assert_close(a.detach(), b, rtol=1e-4, atol=1e-6)
+        state = [{k: v.detach() for k, v in st.items()} for st in state]
+
+
+def test_cli_meta_trains_the_bounded_design_on_panels_of_a_users_file(tmp_path, capsys):
+    rows = [(f"s{i}", t, float(y)) for i, ys in enumerate(_series(n_series=6)) for t, y in enumerate(ys)]
+    path = tmp_path / "train.csv"
+    pd.DataFrame(rows, columns=["unique_id", "ds", "y"]).to_csv(path, index=False)
+    out = tmp_path / "opt"
+    assert main(["metaopt", "train", "--file", str(path), "--horizon", "3", "--season-length", "4",
+                 "--steps", "2", "--mode", "bounded", "--out", str(out)]) == 0
+    net, header = load_weights(out)
+    assert (net.mode, net.granularity, header["meta"]["iterations"]) == ("bounded", "tensor", 2)
+    assert "meta-trained on 6 series" in capsys.readouterr().out

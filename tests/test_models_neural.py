@@ -142,7 +142,10 @@ def test_learned_optimizer_without_metaopt_raises_input_error(monkeypatch):
 def test_learned_optimizer_is_used_when_available():
     metaopt = pytest.importorskip("metacompose.metaopt")
     params = [torch.nn.Parameter(torch.zeros(2))]
-    assert isinstance(make_optimizer("learned", params, 1e-3), metaopt.LearnedOptimizer)
+    opt = make_optimizer("learned", params, 1e-3, 10)
+    assert isinstance(opt, metaopt.LearnedOptimizer) and opt.total_steps == 10 and opt.net.adam_lr == 1e-3
+    with pytest.raises(InputError, match="total_steps"):  # the shipped weights need the run's length
+        make_optimizer("learned", params, 1e-3)
     train, _ = sine_panel(S=4)
     out = MLP(optimizer="learned", **{**FAST_MLP, "steps": 5}).fit_panel(train).predict_panel(H)
     assert np.all(np.isfinite(out))

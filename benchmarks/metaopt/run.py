@@ -10,6 +10,8 @@ Parts (``--part``):
   in meta-training), each member at its default settings: Adam with the learning rate and schedule tuned on
   yearly/monthly panels, at the member's step budget; the learned optimizer of each seed at 1x, 3x and 10x
   its meta-training horizon (half the member's budget). Writes ``out/evaluate.json``.
+* ``half-adam``: tuned Adam at half its budget on the same held-out tasks (what halving the steps alone costs).
+* ``select``: the seed to ship, chosen on the yearly/monthly (training-part) panels only; ``out/select.json``.
 * ``composer``: the composer on all of M3 (``metacompose.m3_job.run_m3``, test part for scoring only) with
   its neural members trained by Adam at their full step budget and by the learned optimizer (the package's
   weights) at half of it. Writes ``out/composer.csv`` and the members' training seconds.
@@ -59,6 +61,15 @@ def panels(subsets) -> list[tuple[list[np.ndarray], int, int]]:
 
 def weights_path(granularity: str, seed: int) -> Path:
     return HERE / "weights" / f"panel_{granularity}_seed{seed}"
+
+
+def half_budget(member) -> dict:
+    """Constructor arguments that halve a neural member's training steps: ``steps``, and NBEATS's ``epochs`` cap
+    (which sets its steps on small panels)."""
+    out = {"steps": member.steps // 2}
+    if hasattr(member, "epochs"):
+        out["epochs"] = member.epochs / 2
+    return out
 
 
 def train(args) -> None:
@@ -138,6 +149,43 @@ def evaluate(args, echo) -> None:
     path.write_text(json.dumps({"adam": {k: list(v) for k, v in adam.items()}, "tasks": results}, indent=1))
 
 
+def half_adam(args, echo) -> None:
+    """What halving Adam's steps alone does, on the same held-out tasks: tuned Adam at half its budget (its schedule
+    fitted to the shorter run), final validation loss over tuned Adam's at the full budget. ``out/half_adam.json``."""
+    torch.set_num_threads(1)
+    adam = {k: tuple(v) for k, v in json.loads((Path(args.work) / "evaluate_mlp.json").read_text())["adam"].items()}
+    adam.update({k: tuple(v) for k, v in json.loads((Path(args.work) / "evaluate_nbeats.json").read_text())["adam"].items()})
+    rows = []
+    for task in held_out_tasks(args.panels, args.panel_size):
+        if task.kind not in adam:
+            continue
+        f, sched = adam[task.kind]
+        full = run_task(task, ("adam", task.lr * f, sched), task.steps, every=task.steps)["val"][-1]
+        half = run_task(task, ("adam", task.lr * f, sched), max(1, task.steps // 2), every=task.steps)["val"][-1]
+        rows.append({"kind": task.kind, "series": task.config["series"], "ratio": float(half / full)})
+        echo(str(rows[-1]))
+    (Path(args.work) / "half_adam.json").write_text(json.dumps(rows, indent=1))
+
+
+def select(args, echo) -> None:
+    """Choose the seed to ship on the M3 training parts only: on the Adam-tuning panels (yearly, monthly), the mean
+    over MLP and NBEATS tasks of log(final validation loss at 1x horizon / the member's default Adam's final).
+    Writes ``out/select.json``; the chosen weights are then saved as the package's default (``RESULTS.md``)."""
+    torch.set_num_threads(1)
+    tasks = [t for t in held_out_tasks(1, args.panel_size, TRAIN_SUBSETS, seed=7) if t.kind in ("mlp", "nbeats")]
+    adam = {id(t): run_task(t, ("adam", t.lr, "linear"), t.steps, every=t.steps)["val"][-1] for t in tasks}
+    scores = {}
+    for s in args.seeds:
+        net = load_weights(weights_path(args.granularity, s))[0]
+        ratios = [np.log(run_task(t, ("learned", net), max(1, int(round(t.steps * HORIZON_FRACTION))),
+                                  every=t.steps)["val"][-1] / adam[id(t)]) for t in tasks]
+        scores[f"seed{s}"] = float(np.mean(ratios))
+        echo(f"seed {s}: mean log(learned at 1x / default Adam) = {scores[f'seed{s}']:.4f} over {len(tasks)} tasks")
+    best = min(scores, key=scores.get)
+    (Path(args.work) / "select.json").write_text(json.dumps({"scores": scores, "chosen": best}, indent=1))
+    echo(f"chosen: {best}")
+
+
 def composer(args, echo) -> None:
     """The composer on all of M3: neural members by tuned-default Adam at full steps vs the learned optimizer at half.
 
@@ -163,7 +211,7 @@ def composer(args, echo) -> None:
             m = load_m3(subset)[2]
             members = {"MLP": MLP(season_length=m), "NBEATS": NBEATS(season_length=m)}
             if arm == "learned":
-                members = {k: type(v)(season_length=m, optimizer="learned", steps=v.steps // 2)
+                members = {k: type(v)(season_length=m, optimizer="learned", **half_budget(v))
                            for k, v in members.items()}
             pool = [members.get(a, a) for a in DEFAULT_POOL]
             lines = []
@@ -193,9 +241,9 @@ def timing(args, echo) -> None:
         train, _, m, h = load_m3(subset)
         ys = [g["y"].to_numpy(float) for _, g in train.groupby("unique_id", sort=False)]
         for cls in (MLP, NBEATS):
-            steps = cls(season_length=m).steps
             for rep in range(args.repeats):
-                for arm, kw in (("adam", {}), ("learned", {"optimizer": "learned", "steps": steps // 2})):
+                half = {"optimizer": "learned", **half_budget(cls(season_length=m))}
+                for arm, kw in (("adam", {}), ("learned", half)):
                     member = cls(season_length=m, horizon=h, **kw)
                     cpu, wall = time.process_time(), time.perf_counter()
                     member.fit_panel(ys)
@@ -207,7 +255,8 @@ def timing(args, echo) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=("train", "evaluate", "composer", "timing", "report"), required=True)
+    ap.add_argument("--part", choices=("train", "evaluate", "half-adam", "select", "composer", "timing",
+                                                   "report"), required=True)
     ap.add_argument("--repeats", type=int, default=2, help="timing repeats")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--granularity", default="tensor", choices=("tensor", "coordinate"))
@@ -228,6 +277,10 @@ def main(argv=None) -> None:
         train(args)
     elif args.part == "evaluate":
         evaluate(args, print)
+    elif args.part == "half-adam":
+        half_adam(args, print)
+    elif args.part == "select":
+        select(args, print)
     elif args.part == "composer":
         composer(args, print)
     elif args.part == "timing":

@@ -13,6 +13,8 @@ import torch
 
 from ..checks import check_choice, check_int
 from ..errors import InputError
+from .fast_step import fast_path_applies as _fast_path_applies
+from .fast_step import per_tensor_step
 from .network import MODES, STATE_KEYS, OptimizerNet, init_state
 from .weights_file import default_weights_path, load_weights
 
@@ -46,7 +48,8 @@ class LearnedOptimizer(torch.optim.Optimizer):
     Raises:
         FileNotFoundError: no weights file at ``weights``.
         metacompose.errors.FileFormatError: the weights file is corrupt or of a newer format.
-        metacompose.errors.InputError: ``mode`` is unknown, or the network uses relative progress
+        metacompose.errors.InputError: ``mode`` is unknown or does not fit the network's other settings
+            (e.g. ``"correction"`` for a ``"tensor"``-granularity network), or the network uses relative progress
             and ``total_steps`` is not a non-negative integer.
     """
 
@@ -58,7 +61,9 @@ class LearnedOptimizer(torch.optim.Optimizer):
         else:
             net = copy.deepcopy(net)
         if mode is not None:
-            net.mode = check_choice(mode, "mode", MODES)
+            check_choice(mode, "mode", MODES)
+            OptimizerNet(**{**net.config(), "mode": mode})  # the network's other settings must allow the mode
+            net.mode = mode
         if adam_lr is not None:
             net.adam_lr = float(adam_lr)
         elif lr is not None and net.mode == "bounded":
@@ -91,24 +96,26 @@ class LearnedOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("LearnedOptimizer does not support sparse gradients")
-                st = self.state[p]
-                if len(st) == 0:
-                    st["step"] = 0
-                    st.update(init_state(p))
-                st["step"] += 1
-                if self.net.mlp[0].weight.device != p.device:
-                    self.net.to(p.device)
-                batched = {k: st[k].unsqueeze(0) for k in STATE_KEYS}
-                step_t = torch.tensor([float(st["step"])], device=p.device)
-                delta, new = self.net.update(p.detach().unsqueeze(0), p.grad.detach().unsqueeze(0),
-                                             batched, step_t, nb=1, total_steps=self.total_steps)
-                p.add_(delta[0].to(p.dtype))
-                for k in STATE_KEYS:
-                    st[k] = new[k][0]
+        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        for p in params:
+            if p.grad.is_sparse:
+                raise RuntimeError("LearnedOptimizer does not support sparse gradients")
+            if len(self.state[p]) == 0:
+                self.state[p]["step"] = 0
+                self.state[p].update(init_state(p))
+        if params and self.net.mlp[0].weight.device != params[0].device:
+            self.net.to(params[0].device)
+        if _fast_path_applies(self.net, params, self.state):
+            per_tensor_step(self.net, params, [self.state[p] for p in params], self.total_steps)
+            return loss
+        for p in params:
+            st = self.state[p]
+            st["step"] += 1
+            batched = {k: st[k].unsqueeze(0) for k in STATE_KEYS}
+            step_t = torch.tensor([float(st["step"])], device=p.device)
+            delta, new = self.net.update(p.detach().unsqueeze(0), p.grad.detach().unsqueeze(0),
+                                         batched, step_t, nb=1, total_steps=self.total_steps)
+            p.add_(delta[0].to(p.dtype))
+            for k in STATE_KEYS:
+                st[k] = new[k][0]
         return loss
