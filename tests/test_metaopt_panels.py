@@ -153,6 +153,16 @@ def test_meta_training_bad_sizes_raise():
         meta_train_panels(_draw, slots=0)
     with pytest.raises(InputError):
         meta_train_panels(_draw, horizon_fraction=0.0)
+    with pytest.raises(InputError, match="weighting"):
+        meta_train_panels(_draw, weighting="early")
+
+
+def test_late_weighting_counts_the_end_of_the_run_most():
+    _, uniform = meta_train_panels(_draw, iterations=1, slots=1, truncation=4, horizon_fraction=0.1, seed=5)
+    _, late = meta_train_panels(_draw, iterations=1, slots=1, truncation=4, horizon_fraction=0.1, seed=5,
+                                weighting="late")
+    # the same first steps (same task, same draws): weights 2t/T with t = 1..4 of T = 10 average 0.5
+    assert late["meta_loss"][0] == pytest.approx(uniform["meta_loss"][0] * 0.5, rel=0.35)
 
 
 def test_the_whole_model_step_equals_the_rule_tensor_by_tensor():

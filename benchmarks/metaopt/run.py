@@ -59,8 +59,9 @@ def panels(subsets) -> list[tuple[list[np.ndarray], int, int]]:
     return out
 
 
-def weights_path(granularity: str, seed: int) -> Path:
-    return HERE / "weights" / f"panel_{granularity}_seed{seed}"
+def weights_path(granularity: str, seed: int, weighting: str = "uniform") -> Path:
+    late = "" if weighting == "uniform" else f"_{weighting}"
+    return HERE / "weights" / f"panel_{granularity}{late}_seed{seed}"
 
 
 def half_budget(member) -> dict:
@@ -77,13 +78,14 @@ def train(args) -> None:
     torch.set_num_threads(1)
     draw = functools.partial(sample_task, panels(TRAIN_SUBSETS))
     for seed in args.seeds:
-        ckpt = Path(args.work) / f"ckpt_{args.granularity}_seed{seed}"
+        ckpt = Path(args.work) / f"ckpt_{weights_path(args.granularity, seed, args.weighting).name}"
         net, hist = meta_train_panels(draw, iterations=args.iterations, seed=seed, net_hidden=16,
                                       granularity=args.granularity, horizon_fraction=HORIZON_FRACTION,
+                                      weighting=args.weighting,
                                       checkpoint_path=ckpt, resume=args.resume,
                                       log=lambda line: print(f"seed {seed}: {line}", flush=True))
         loss = hist["meta_loss"]
-        save_weights(weights_path(args.granularity, seed), net, meta={
+        save_weights(weights_path(args.granularity, seed, args.weighting), net, meta={
             "seed": seed, "iterations": args.iterations, "data": "M3 yearly + monthly training parts",
             "tasks": hist["tasks"], "skipped": hist["skipped"], "restarts_diverged": hist["restarts_diverged"],
             "meta_loss_first50": float(np.nanmean(loss[:50])), "meta_loss_last50": float(np.nanmean(loss[-50:])),
@@ -137,7 +139,7 @@ def evaluate(args, echo) -> None:
     torch.set_num_threads(1)
     kinds = args.kinds or KINDS
     adam = tune_adam(held_out_tasks(1, args.panel_size, TRAIN_SUBSETS, seed=7), kinds, echo)
-    nets = {f"seed{s}": load_weights(weights_path(args.granularity, s))[0] for s in args.seeds}
+    nets = {f"seed{s}": load_weights(weights_path(args.granularity, s, args.weighting))[0] for s in args.seeds}
     results = []
     for i, task in enumerate(held_out_tasks(args.panels, args.panel_size)):
         if task.kind not in kinds:
@@ -145,7 +147,8 @@ def evaluate(args, echo) -> None:
         t0 = time.time()
         results.append(evaluate_task(task, adam[task.kind], nets, every=max(1, task.steps // 100)))
         echo(f"task {i} ({task.kind}, {task.config['series']} series, budget {task.steps}): {time.time() - t0:.0f} s")
-    path = Path(args.work) / f"evaluate{'_' + '_'.join(args.kinds) if args.kinds else ''}.json"
+    late = "" if args.weighting == "uniform" else f"_{args.weighting}"
+    path = Path(args.work) / f"evaluate{late}{'_' + '_'.join(args.kinds) if args.kinds else ''}.json"
     path.write_text(json.dumps({"adam": {k: list(v) for k, v in adam.items()}, "tasks": results}, indent=1))
 
 
@@ -153,8 +156,9 @@ def half_adam(args, echo) -> None:
     """What halving Adam's steps alone does, on the same held-out tasks: tuned Adam at half its budget (its schedule
     fitted to the shorter run), final validation loss over tuned Adam's at the full budget. ``out/half_adam.json``."""
     torch.set_num_threads(1)
-    adam = {k: tuple(v) for k, v in json.loads((Path(args.work) / "evaluate_mlp.json").read_text())["adam"].items()}
-    adam.update({k: tuple(v) for k, v in json.loads((Path(args.work) / "evaluate_nbeats.json").read_text())["adam"].items()})
+    adam = {}
+    for kind in ("mlp", "nbeats"):
+        adam.update({k: tuple(v) for k, v in json.loads((Path(args.work) / f"evaluate_{kind}.json").read_text())["adam"].items()})
     rows = []
     for task in held_out_tasks(args.panels, args.panel_size):
         if task.kind not in adam:
@@ -176,13 +180,14 @@ def select(args, echo) -> None:
     adam = {id(t): run_task(t, ("adam", t.lr, "linear"), t.steps, every=t.steps)["val"][-1] for t in tasks}
     scores = {}
     for s in args.seeds:
-        net = load_weights(weights_path(args.granularity, s))[0]
+        net = load_weights(weights_path(args.granularity, s, args.weighting))[0]
         ratios = [np.log(run_task(t, ("learned", net), max(1, int(round(t.steps * HORIZON_FRACTION))),
                                   every=t.steps)["val"][-1] / adam[id(t)]) for t in tasks]
         scores[f"seed{s}"] = float(np.mean(ratios))
         echo(f"seed {s}: mean log(learned at 1x / default Adam) = {scores[f'seed{s}']:.4f} over {len(tasks)} tasks")
     best = min(scores, key=scores.get)
-    (Path(args.work) / "select.json").write_text(json.dumps({"scores": scores, "chosen": best}, indent=1))
+    late = "" if args.weighting == "uniform" else f"_{args.weighting}"
+    (Path(args.work) / f"select{late}.json").write_text(json.dumps({"scores": scores, "chosen": best}, indent=1))
     echo(f"chosen: {best}")
 
 
@@ -202,7 +207,8 @@ def composer(args, echo) -> None:
 
     tables, seconds = [], []
     for arm in args.arms:
-        cache = Path(args.work) / f"cache-{arm}"
+        name = arm if arm == "adam" else args.label
+        cache = Path(args.work) / f"cache-{name}"
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
         for f in Path(args.cache).glob("chunk-*"):
@@ -215,14 +221,14 @@ def composer(args, echo) -> None:
                            for k, v in members.items()}
             pool = [members.get(a, a) for a in DEFAULT_POOL]
             lines = []
-            res = run_m3([subset], models=pool, n_jobs=args.n_jobs, seed=0, out_dir=Path(args.work) / f"m3-{arm}",
+            res = run_m3([subset], models=pool, n_jobs=args.n_jobs, seed=0, out_dir=Path(args.work) / f"m3-{name}",
                          cache_dir=cache, progress=False, echo=lines.append, pool_selection=True)
-            tables.append(res.assign(arm=arm))
+            tables.append(res.assign(arm=name))
             found = dict(re.findall(r"panel:(\w+) ([0-9.]+)s", "\n".join(lines)))
-            seconds.append({"arm": arm, "subset": subset, **{k: float(v) for k, v in found.items()}})
+            seconds.append({"arm": name, "subset": subset, **{k: float(v) for k, v in found.items()}})
             comp = res[res["method"].str.contains("composer")].iloc[0]
-            echo(f"{arm}, {subset}: composer sMAPE {comp['sMAPE']:.3f}; training seconds {found}")
-    tag = "_".join(args.arms)
+            echo(f"{name}, {subset}: composer sMAPE {comp['sMAPE']:.3f}; training seconds {found}")
+    tag = "_".join(a if a == "adam" else args.label for a in args.arms)
     pd.concat(tables, ignore_index=True).to_csv(Path(args.work) / f"composer_{tag}.csv", index=False)
     pd.DataFrame(seconds).to_csv(Path(args.work) / f"composer_seconds_{tag}.csv", index=False)
 
@@ -261,6 +267,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--granularity", default="tensor", choices=("tensor", "coordinate"))
     ap.add_argument("--iterations", type=int, default=400)
+    ap.add_argument("--weighting", default="uniform", choices=("uniform", "late"),
+                    help="meta-loss weighting over the run (metaopt.meta_train_panels)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--panels", type=int, default=2, help="held-out panels per subset")
     ap.add_argument("--panel-size", type=int, default=256)
@@ -269,6 +277,8 @@ def main(argv=None) -> None:
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--arms", nargs="+", default=["adam", "learned"], choices=("adam", "learned"),
                     help="composer arms to run (one process each, to run them in parallel)")
+    ap.add_argument("--label", default="learned",
+                    help="name of the learned arm in the composer's files (its weights: the package's default)")
     ap.add_argument("--cache", default=str(HERE.parents[1] / ".metacompose-cache" / "m3"),
                     help="backtest cache whose per-series chunks the composer part reuses")
     args = ap.parse_args(argv)

@@ -10,18 +10,20 @@ in the training of learned optimizers"):
   slot by ``truncation`` = K steps; parameters and accumulators are carried, detached, to the next
   one (truncated back-propagation). A slot whose run ends starts a new task.
 * **Curriculum of growing unrolls**: over the first ``curriculum`` fraction of the meta-iterations a
-  new task's ``T`` grows linearly from a quarter of its final value (Chen et al. 2022 and
-  learned_optimization use such schedules so the early, noisy meta-gradients come from short runs).
+  new task's ``T`` grows linearly from a quarter of its final value (learned_optimization's truncation
+  schedules vary the unroll length too), so the first, noisiest meta-gradients come from short runs.
   With the ``"relative"`` progress features, a short run and a long one look alike to the network.
 * Meta-loss: the mean over the K steps and the slots of ``log(val_t / val_0)``, the validation loss
-  of the member after step ``t`` relative to its start (scale-free across members and panels).
+  of the member after step ``t`` relative to its start (scale-free across members and panels);
+  with ``weighting="late"`` each term is weighted by ``2 t / T``, so the end of the run counts most.
 * **First-order**: the inner gradient is an input, not differentiated (Andrychowicz et al. 2016); the
   meta-gradient flows through the updates into the validation loss. Truncated unrolls are biased
   toward short horizons; PES (Vicol et al. 2021) removes that bias but needs antithetic pairs of
   full-network perturbations per slot, which on two CPU cores would cut the tasks seen several-fold,
   so the curriculum and the bounded design carry the long-horizon behaviour instead.
-* Guards: a non-finite meta-loss or meta-gradient skips the update; a slot whose validation loss is
-  not finite or exceeds ``diverge_factor`` x its start restarts with a new task.
+* Guards: a non-finite meta-gradient skips the update; a slot whose terms over a truncation are not
+  finite or average above ``log(diverge_factor)`` (its validation loss beyond ``diverge_factor`` x its
+  start) is left out of the meta-gradient and restarts with a new task.
 * Checkpoints every ``checkpoint_every`` meta-iterations hold the network, the meta-optimizer and
   the history; ``resume=True`` continues from the last one with freshly drawn slots (the tasks
   differ from an uninterrupted run's; the meta-training itself continues where it was).
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ..checks import check_int, check_number
+from ..checks import check_choice, check_int, check_number
 from ..errors import FileFormatError, InputError
 from ..models.training import loss_points, train_network
 from .checkpoint import optimizer_arrays, restore_optimizer
@@ -47,6 +49,7 @@ from .panel_tasks import PanelTask
 from .weights_file import load_arrays, save_arrays
 
 CHECKPOINT_KIND = "panel_meta_train_checkpoint"
+WEIGHTINGS = ("uniform", "late")
 
 __all__ = ["run_task", "validation_loss", "meta_train_panels"]
 
@@ -104,8 +107,8 @@ def run_task(task: PanelTask, optimizer: tuple, steps: int, seed: int = 0, every
 class _Slot:
     """One task in training inside meta-training: its parameters, accumulators and progress."""
 
-    def __init__(self, task: PanelTask, T: int, gen: torch.Generator):
-        self.task, self.T, self.t, self.gen = task, T, 0, gen
+    def __init__(self, task: PanelTask, T: int, gen: torch.Generator, late: bool = False):
+        self.task, self.T, self.t, self.gen, self.late = task, T, 0, gen, late
         self.params = {k: v.detach().clone() for k, v in task.net.named_parameters()}
         self.state = {k: init_state(v) for k, v in self.params.items()}
         self.ref = self._val(self.params).detach()
@@ -119,7 +122,8 @@ class _Slot:
         self.state = {k: {a: v.detach() for a, v in st.items()} for k, st in self.state.items()}
 
     def step(self, net: OptimizerNet) -> torch.Tensor:
-        """One training step with ``net``; returns ``log(val_t / val_0)`` (differentiable in ``net``)."""
+        """One training step with ``net``; returns ``log(val_t / val_0)`` (differentiable in ``net``), times ``2 t / T``
+        when the slot weighs the end of the run (``late``)."""
         task, n = self.task, self.task.X.shape[0]
         idx = torch.randint(n, (min(task.batch_size, n),), generator=self.gen) if n > task.batch_size else None
         xb, yb = (task.X, task.Y) if idx is None else (task.X[idx], task.Y[idx])
@@ -129,11 +133,12 @@ class _Slot:
         self.t += 1
         new_p, new_s = {}, {}
         for (k, p), g in zip(self.params.items(), grads):
-            delta, new_s[k] = net.update(p, g.detach(), self.state[k], float(self.t), nb=0,
-                                                total_steps=self.T, adam_lr=self.task.lr)
+            delta, new_s[k] = net.update(p, g.detach(), self.state[k], float(self.t), nb=0, total_steps=self.T,
+                                         adam_lr=self.task.lr)
             new_p[k] = p + delta
         self.params, self.state = new_p, new_s
-        return torch.log(self._val(new_p) / self.ref)
+        term = torch.log(self._val(new_p) / self.ref)
+        return 2.0 * (self.t / self.T) * term if self.late else term
 
 
 def _horizon(task: PanelTask, fraction: float, growth: float) -> int:
@@ -209,11 +214,27 @@ def _resume(path, net: OptimizerNet, meta_opt: torch.optim.Optimizer, config: di
     return int(meta["iteration"]), dict(meta["hist"])
 
 
+def _train_config(slots: int, truncation: int, horizon_fraction: float, curriculum: float, meta_lr: float,
+                  clip: float, diverge_factor: float, seed: int, weighting: str) -> dict:
+    """The checked settings a checkpoint records and a resumed run must share (JSON values).
+
+    Raises:
+        InputError: a size or fraction out of range, or an unknown weighting.
+    """
+    check_number(horizon_fraction, "horizon_fraction", low=0.0, low_open=True)
+    check_number(curriculum, "curriculum", low=0.0, high=1.0)
+    check_choice(weighting, "weighting", WEIGHTINGS)
+    return {"slots": check_int(slots, "slots"), "truncation": check_int(truncation, "truncation"),
+            "horizon_fraction": float(horizon_fraction), "curriculum": float(curriculum), "meta_lr": float(meta_lr),
+            "clip": float(clip), "diverge_factor": float(diverge_factor), "seed": int(seed), "weighting": weighting}
+
+
 def meta_train_panels(draw: Callable[[np.random.Generator], PanelTask], *, iterations: int = 500,
                       slots: int = 4, truncation: int = 10, horizon_fraction: float = 0.5,
                       curriculum: float = 0.5, meta_lr: float = 1e-3, clip: float = 1.0,
                       diverge_factor: float = 10.0, seed: int = 0, net_hidden: int = 32, mag_clip: float = 2.0,
-                      correction_bound: float = 1.0, granularity: str = "tensor", checkpoint_path=None, checkpoint_every: int = 25,
+                      correction_bound: float = 1.0, granularity: str = "tensor", weighting: str = "uniform",
+                      checkpoint_path=None, checkpoint_every: int = 25,
                       resume: bool = False, log: Callable[[str], None] | None = None) -> tuple[OptimizerNet, dict]:
     """Meta-train a ``"bounded"``, ``"relative"``-progress :class:`OptimizerNet` on panel tasks (module docstring).
 
@@ -227,9 +248,12 @@ def meta_train_panels(draw: Callable[[np.random.Generator], PanelTask], *, itera
         curriculum: fraction of the iterations over which run lengths grow to their final value (0: none).
         meta_lr: Adam learning rate of the meta-optimizer.
         clip: global-norm clip of the meta-gradient.
-        diverge_factor: restart a slot whose validation loss exceeds this multiple of its start.
+        diverge_factor: restart a slot whose validation loss exceeds this multiple of its start (module docstring).
         seed: seed of the tasks, the mini-batches and the network's initial weights.
         net_hidden, mag_clip, correction_bound, granularity: the network's settings (:class:`OptimizerNet`).
+        weighting: ``"uniform"``: every step's term counts alike (the area under the log validation curve: fast
+            progress early is rewarded as much as a low final loss); ``"late"``: step ``t``'s term is weighted by
+            ``2 t / T`` (mean weight 1 over a run), so the end of the run, the forecaster that is kept, counts most.
         checkpoint_path: base path of the checkpoint container (None: no checkpoints).
         checkpoint_every: meta-iterations between checkpoints (also written after the last).
         resume: continue from ``checkpoint_path`` when it exists (up to ``iterations``, which may differ from
@@ -241,16 +265,12 @@ def meta_train_panels(draw: Callable[[np.random.Generator], PanelTask], *, itera
         ``tasks`` (tasks started), ``wall_s`` (this call) and ``start_iteration``.
 
     Raises:
-        InputError: a size or fraction out of range, or an unknown granularity.
+        InputError: a size or fraction out of range, or an unknown granularity or weighting.
         FileFormatError: ``resume`` and the checkpoint is unreadable or from another configuration.
     """
-    for name, v in (("iterations", iterations), ("slots", slots), ("truncation", truncation)):
-        check_int(v, name, 0 if name == "iterations" else 1)
-    check_number(horizon_fraction, "horizon_fraction", low=0.0, low_open=True)
-    check_number(curriculum, "curriculum", low=0.0, high=1.0)
-    config = {"slots": slots, "truncation": truncation, "horizon_fraction": float(horizon_fraction),
-              "curriculum": float(curriculum), "meta_lr": float(meta_lr), "clip": float(clip),
-              "diverge_factor": float(diverge_factor), "seed": int(seed)}
+    check_int(iterations, "iterations", 0)
+    config = _train_config(slots, truncation, horizon_fraction, curriculum, meta_lr, clip, diverge_factor, seed,
+                           weighting)
     torch.manual_seed(seed)
     net = OptimizerNet(hidden=net_hidden, mode="bounded", progress="relative", mag_clip=mag_clip,
                        correction_bound=correction_bound, granularity=granularity)
@@ -264,7 +284,8 @@ def meta_train_panels(draw: Callable[[np.random.Generator], PanelTask], *, itera
     def new_slot(it: int) -> _Slot:
         task = draw(rng)
         hist["tasks"] += 1
-        return _Slot(task, _horizon(task, horizon_fraction, _growth(it, iterations, curriculum)), gen)
+        return _Slot(task, _horizon(task, horizon_fraction, _growth(it, iterations, curriculum)), gen,
+                     late=weighting == "late")
 
     t0 = time.time()
     running = [new_slot(start) for _ in range(slots)]
