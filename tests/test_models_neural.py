@@ -132,7 +132,8 @@ def test_unknown_optimizer_raises_input_error_naming_the_choices():
 
 
 def test_learned_optimizer_without_metaopt_raises_input_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "metacompose.metaopt", None)  # makes the import fail
+    for name in ("metacompose.metaopt", "metacompose.metaopt.learned_optimizer"):
+        monkeypatch.setitem(sys.modules, name, None)  # makes the import fail
     train, _ = sine_panel(S=4)
     model = MLP(optimizer="learned", **FAST_MLP).fit_panel(train)
     with pytest.raises(InputError, match="metaopt"):

@@ -97,9 +97,10 @@ def check_optimizer(optimizer: Any) -> None:
 
 def _learned_optimizer(params: list[torch.nn.Parameter], lr: float, steps: int | None) -> torch.optim.Optimizer:
     # Imported on use, not at module level: only optimizer="learned" needs metacompose.metaopt,
-    # and when it cannot be imported that choice alone fails, with an InputError.
+    # and when it cannot be imported that choice alone fails, with an InputError. The optimizer's own
+    # module, not the package: metaopt's meta-training imports metacompose.models, the optimizer does not.
     try:
-        from metacompose.metaopt import LearnedOptimizer
+        from metacompose.metaopt.learned_optimizer import LearnedOptimizer
     except ImportError as exc:
         raise InputError(
             f"optimizer='learned' needs metacompose.metaopt.LearnedOptimizer, which could not be "
