@@ -43,7 +43,8 @@ class LearnedOptimizer(torch.optim.Optimizer):
             Adam rate was meta-trained with the weights.
         total_steps: the number of ``step()`` calls the run will make, ``T``; needed by networks
             with ``"relative"`` progress features (``"bounded"`` mode), ignored by the others.
-            Steps past ``T`` see the progress of step ``T``.
+            Steps past ``T`` see the progress of step ``T``; in ``"bounded"`` mode the nominal rate has decayed
+            to 0 by then (the members' linear decay), so they leave the parameters where they are.
 
     Raises:
         FileNotFoundError: no weights file at ``weights``.
@@ -105,7 +106,7 @@ class LearnedOptimizer(torch.optim.Optimizer):
                 self.state[p].update(init_state(p))
         if params and self.net.mlp[0].weight.device != params[0].device:
             self.net.to(params[0].device)
-        if _fast_path_applies(self.net, params, self.state):
+        if self.total_steps and _fast_path_applies(self.net, params, self.state):
             per_tensor_step(self.net, params, [self.state[p] for p in params], self.total_steps)
             return loss
         for p in params:

@@ -1,4 +1,4 @@
-"""The learned optimizer's update rule: a small per-coordinate network, :class:`OptimizerNet`.
+"""The learned optimizer's update rule: a small network applied per coordinate or per tensor, :class:`OptimizerNet`.
 
 Its ``torch.optim`` wrapper is :class:`~metacompose.metaopt.learned_optimizer.LearnedOptimizer`;
 its weights are saved by :mod:`metacompose.metaopt.weights_file`.
@@ -8,7 +8,8 @@ Design (and why)
 We take the *per-parameter MLP* design of Google's ``learned_optimization`` / VeLO
 (Metz et al. 2020, 2022) rather than the coordinate-wise LSTM of Andrychowicz et al. (2016):
 
-* One tiny MLP (15 -> 32 -> 32 -> 2) is shared by every coordinate of every tensor, so
+* One tiny MLP (15 -> hidden -> hidden -> 2; 32 by default, 16 in the shipped weights) is shared by
+  every coordinate (or every tensor, see granularity below) of every tensor, so
   the same weights fit any model size (an MLP forecaster, an LSTM, a user's module).
   An MLP over hand-made accumulator features (momenta, second moment) carries the same
   history an LSTM hidden state would, is far cheaper to unroll, and has no hidden state
@@ -35,14 +36,25 @@ We take the *per-parameter MLP* design of Google's ``learned_optimization`` / Ve
   - ``"bounded"``: a nominal Adam step whose size the network may only scale, plus a learned
     term bounded relative to it (Harrison, Metz & Sohl-Dickstein 2022, "A closer look at
     learned optimization: stability, robustness, and inductive biases"):
-    ``delta = adam_lr * (-adam_direction * exp(c * tanh(s / c)) + b * tanh(d))`` with
-    ``c = mag_clip`` and ``b = correction_bound``. Every step stays within a fixed multiple
-    of Adam's, whatever the network outputs, so it cannot blow up where it was not trained.
+    ``delta = lr_t * (-adam_direction * exp(c * tanh(s / c)) + b * tanh(d))`` with
+    ``c = mag_clip``, ``b = correction_bound`` and ``lr_t = adam_lr * (1 - (t - 1) / T)``,
+    the linear decay the forecasters' Adam uses (so an untrained network *is* their Adam).
+    Every step stays within a fixed multiple of that Adam step whatever the network outputs,
+    so it cannot blow up where it was not trained. Needs ``progress="relative"``.
 * Progress signal: ``progress="absolute"`` gives ``tanh(t / tau)`` (the first design; its
   values past the meta-training horizon were never seen in training), ``"relative"`` gives
   the fraction ``u = t / T`` of the run done (``T``: the steps the run will take, known to
   the forecasters) as ``u, u^2, u^3, 1 - u, 4 u (1 - u)``: every value lies in ``[0, 1]``
   for any run length, so a run 10x longer than in meta-training sees no new input.
+* Granularity (``"bounded"`` mode): ``"coordinate"`` evaluates the network on every coordinate, as
+  above; ``"tensor"`` evaluates it once per parameter tensor, on eight statistics of the tensor in
+  place of the eight coordinate features (the cosines of ``g`` with the three momenta and with
+  ``p``, of ``m_0.9`` with ``m_0.99`` and with ``p``, and ``mean|g| / rms(g)``,
+  ``mean|m_0.9| / rms(m_0.9)``, all in ``[-1, 1]``). Its output then scales the whole tensor's Adam
+  step and adds ``b * tanh(d)`` times the momentum-free step ``-g / sqrt(v)``: a learned, per-tensor
+  controller of Adam's step size, as in Almeida et al. 2021 ("A generalizable approach to learning
+  optimizers"), which costs about what Adam costs where a per-coordinate network costs several times
+  more on a CPU (``benchmarks/metaopt/RESULTS.md``). The shipped weights use it.
 
 All tensor code takes ``nb`` leading *batch* dimensions, so the same function updates one
 model (``nb=1`` with a singleton batch, used by
