@@ -26,7 +26,7 @@ from torch import nn
 from ..checks import check_choice, check_horizon
 from ..errors import InputError
 from ..models import LSTM, MLP, NBEATS
-from ..models._windows import forecast_inputs, owned_panel_windows, window_scale
+from ..models._windows import owned_panel_windows, window_scale
 from ..models.nbeats_network import build_network
 from ..models.networks import LSTMNet, MLPNet
 from ..models.training import init_parameters
@@ -97,10 +97,9 @@ def _neural_task(member, kind: str, ys: list[np.ndarray], h: int, m: int, seed: 
     cut, targets, _ = _split(ys, h, member.min_length)
     member.fit_panel(cut)  # stores the panel (no horizon: nothing is trained), so window_length sees it
     L = member.window_length(h)
-    X, Y, _, _, _, _ = owned_panel_windows(cut, L, h, member.windows_per_series, member.min_length)
+    # Xf: the input window ending at each cut; ok: the series the network forecasts (not all zero)
+    X, Y, Xf, ok, _, _ = owned_panel_windows(cut, L, h, member.windows_per_series, member.min_length)
     Z, T, _ = encode("mean_abs", X, Y, m)
-    Xf, ok = forecast_inputs(cut, L, member.min_length)
-    ok &= np.abs(Xf).sum(axis=1) > 0
     Zv, Tv, _ = encode("mean_abs", Xf[ok], targets[ok], m)
     with torch.random.fork_rng(devices=[]):
         net = MLPNet(L, h, member.hidden) if kind == "mlp" else LSTMNet(L, h, member.hidden_size, member.num_layers)
@@ -116,13 +115,10 @@ def _nbeats_task(member: NBEATS, ys: list[np.ndarray], h: int, m: int, seed: int
     L, loss, _ = member.members(h)[0]
     if loss != "smape":
         raise InputError(f"panel tasks train NBEATS members with the sMAPE loss, got {loss!r}")
-    X, Y, _, _, _, _ = owned_panel_windows(cut, L, h, max(1, int(round(member.history * h))), member.min_length)
+    X, Y, Xf, ok, _, _ = owned_panel_windows(cut, L, h, max(1, int(round(member.history * h))), member.min_length)
     s = window_scale(X)
-    Xf, ok = forecast_inputs(cut, L, member.min_length)
-    ok &= np.abs(Xf).sum(axis=1) > 0
     sf = window_scale(Xf[ok])
-    n = X.shape[0]
-    steps = min(member.steps, max(1, int(np.ceil(member.epochs * n / min(n, member.batch_size)))))
+    steps = member.member_steps(X.shape[0])
     with torch.random.fork_rng(devices=[]):
         net = build_network(member.stack, L, h, m, member.blocks, member.layers, member.width,
                             member.trend_degree, member.harmonics)

@@ -260,6 +260,10 @@ class NBEATS(HorizonPanelForecaster):
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
             self._forecasts[h] = np.nanmedian(np.stack(preds), axis=0)
 
+    def member_steps(self, n: int) -> int:
+        """Optimizer steps of a member trained on ``n`` windows: ``steps``, at most ``epochs`` passes (at least 1)."""
+        return min(self.steps, max(1, int(np.ceil(self.epochs * n / min(n, self.batch_size)))))
+
     def _fit_member(self, L: int, h: int, loss: str, seed: int) -> tuple[np.ndarray, int]:
         """Train one member and forecast every series.
 
@@ -272,8 +276,7 @@ class NBEATS(HorizonPanelForecaster):
         X, Y, Xf, ok, out = panel_windows(self._ys, L, h, max(1, int(round(self.history * h))), self.min_length)
         if X.shape[0] == 0 or not ok.any():
             return out, 0
-        n = X.shape[0]
-        steps = min(self.steps, max(1, int(np.ceil(self.epochs * n / min(n, self.batch_size)))))
+        steps = self.member_steps(X.shape[0])
         s = window_scale(X)
         Xs, Ys = X / s, Y / s
         with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global state
