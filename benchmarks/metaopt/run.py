@@ -5,23 +5,24 @@ Parts (``--part``):
 * ``train``: meta-train a ``"bounded"`` learned optimizer (:func:`metacompose.metaopt.meta_train_panels`) on
   panel tasks drawn from the **M3 yearly and monthly training parts** (MLP, LSTM and NBEATS members, varied
   width, lookback, batch size and panel size), one run per ``--seeds``; resumable (``--resume``), weights
-  to ``weights/panel_<granularity>_seed<S>``.
+  to ``weights/panel_<granularity>[_late]_seed<S>`` (``_late``: ``--weighting late``).
 * ``evaluate``: on **held-out panels** of the M3 quarterly and other training parts (frequencies never seen
   in meta-training), each member at its default settings: Adam with the learning rate and schedule tuned on
   yearly/monthly panels, at the member's step budget; the learned optimizer of each seed at 1x, 3x and 10x
-  its meta-training horizon (half the member's budget). Writes ``out/evaluate.json``.
+  its meta-training horizon (half the member's budget). Writes ``out/evaluate[_late][_<kinds>].json``.
 * ``half-adam``: tuned Adam at half its budget on the same held-out tasks (what halving the steps alone costs).
-* ``select``: the seed to ship, chosen on the yearly/monthly (training-part) panels only; ``out/select.json``.
+* ``select``: the seed to ship, chosen on the yearly/monthly (training-part) panels only;
+  ``out/select[_late].json``.
 * ``composer``: the composer on all of M3 (``metacompose.m3_job.run_m3``, test part for scoring only) with
   its neural members trained by Adam at their full step budget and by the learned optimizer (the package's
-  weights) at half of it. Writes ``out/composer.csv`` and the members' training seconds.
+  weights) at half of it. Writes ``out/composer_<arms>.csv`` and the members' training seconds
+  (``out/composer_seconds_<arms>.csv``).
 * ``timing``: CPU seconds to train each neural member on each whole M3 subset, Adam at full steps and the
   learned optimizer at half, side by side in one process (the composer runs' seconds are wall time under
   whatever else ran). Writes ``out/timing.csv``.
 * ``report``: the tables of ``RESULTS.md`` from the files above.
 
-Usage: ``python benchmarks/metaopt/run.py --part train --seeds 0 1 2`` (each seed in its own process, in
-parallel), then ``--part evaluate``, ``--part composer``, ``--part report``.
+Usage: see ``benchmarks/metaopt/RESULTS.md`` (the commands that produced it, in order).
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def main(argv=None) -> None:
         timing(args, print)
     else:
         from tables import report  # benchmarks/metaopt/tables.py
-        report(Path(args.work), HERE / "RESULTS.md")
+        report(Path(args.work))
 
 
 if __name__ == "__main__":

@@ -57,9 +57,8 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return out.round(3)
 
 
-def report(work: Path, results: Path) -> None:
-    """Print the tables (markdown) for ``results`` (RESULTS.md) from the files in ``work``."""
-    del results  # the prose of RESULTS.md is written by hand around these tables
+def report(work: Path) -> None:
+    """Print the tables RESULTS.md quotes (markdown) from the files in ``work``; its prose is written by hand."""
     for path in sorted(work.glob("evaluate*.json")):
         data = json.loads(path.read_text())
         print(f"## {path.name}: Adam tuned per member (lr factor, schedule): {data['adam']}\n")
