@@ -15,7 +15,8 @@ import math
 
 import torch
 
-from .network import BETA2, DECAYS, OptimizerNet, _ADAM_EPS
+from .network import (BETA2, COSINES, DECAYS, L1_RATIOS, STATE_KEYS, OptimizerNet, _ADAM_EPS, nominal_decay,
+                      relative_progress)
 
 __all__ = ["fast_path_applies", "per_tensor_step"]
 
@@ -54,30 +55,25 @@ def per_tensor_step(net: OptimizerNet, params: list[torch.Tensor], states: list[
     for st in states:
         st["step"] += 1
     t = float(states[0]["step"])
-    acc = {k: [st[k] for st in states] for k in ("m0", "m1", "m2", "v")}
+    acc = {k: [st[k] for st in states] for k in STATE_KEYS}
     for key, b in zip(("m0", "m1", "m2"), DECAYS):
         torch._foreach_mul_(acc[key], b)
         torch._foreach_add_(acc[key], G, alpha=1.0 - b)
     torch._foreach_mul_(acc["v"], BETA2)
     torch._foreach_addcmul_(acc["v"], G, G, value=1.0 - BETA2)
     numel = torch.tensor([float(p.numel()) for p in params])
-    P, m0, m1, m2 = list(params), acc["m0"], acc["m1"], acc["m2"]
-    r = {name: _rms(x, numel) for name, x in (("g", G), ("p", P), ("m0", m0), ("m1", m1), ("m2", m2))}
-    stats = [_means(G, m0, numel) / (r["g"] * r["m0"]), _means(G, m1, numel) / (r["g"] * r["m1"]),
-             _means(G, m2, numel) / (r["g"] * r["m2"]), _means(m1, m2, numel) / (r["m1"] * r["m2"]),
-             _means(G, P, numel) / (r["g"] * r["p"]), _means(m1, P, numel) / (r["m1"] * r["p"]),
-             torch.stack(torch._foreach_norm(G, 1)) / numel / r["g"],
-             torch.stack(torch._foreach_norm(m1, 1)) / numel / r["m1"]]
-    u = min(max(t / float(total_steps), 0.0), 1.0)
-    n = len(params)
-    shared = [torch.log10(r["g"] + 1e-12) / 4.0, torch.log10(r["p"] + 1e-12) / 4.0] + [
-        torch.full((n,), v) for v in (u, u * u, u ** 3, 1.0 - u, 4.0 * u * (1.0 - u))]
+    x = {"g": G, "p": list(params), "m0": acc["m0"], "m1": acc["m1"], "m2": acc["m2"]}
+    r = {name: _rms(xs, numel) for name, xs in x.items()}
+    stats = [_means(x[a], x[b], numel) / (r[a] * r[b]) for a, b in COSINES]
+    stats += [torch.stack(torch._foreach_norm(x[a], 1)) / numel / r[a] for a in L1_RATIOS]
+    t_ = torch.tensor(t)
+    u = torch.clamp(t_ / float(total_steps), 0.0, 1.0).expand(len(params))
+    shared = [torch.log10(r["g"] + 1e-12) / 4.0, torch.log10(r["p"] + 1e-12) / 4.0] + relative_progress(u)
     out = net._outputs(torch.stack(stats, dim=-1), torch.stack(shared, dim=-1))
     d, s = out[:, 0], out[:, 1]
-    scale = torch.exp(net.mag_clip * torch.tanh(s / net.mag_clip))
-    lr_t = net.adam_lr * max(1.0 - (t - 1.0) / float(total_steps), 0.0)
+    lr_t = net.adam_lr * float(nominal_decay(t_, total_steps))
     denom = torch._foreach_sqrt(acc["v"])
     torch._foreach_div_(denom, math.sqrt(1.0 - BETA2 ** t))
     torch._foreach_add_(denom, _ADAM_EPS)
-    torch._foreach_addcdiv_(P, m1, denom, (-lr_t * scale / (1.0 - 0.9 ** t)).tolist())
-    torch._foreach_addcdiv_(P, G, denom, (-lr_t * net.correction_bound * torch.tanh(d)).tolist())
+    torch._foreach_addcdiv_(x["p"], acc["m1"], denom, (-lr_t * net.scale(s) / (1.0 - 0.9 ** t)).tolist())
+    torch._foreach_addcdiv_(x["p"], G, denom, (-lr_t * net.correction_bound * torch.tanh(d)).tolist())

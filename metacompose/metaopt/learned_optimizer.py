@@ -13,8 +13,7 @@ import torch
 
 from ..checks import check_choice, check_int
 from ..errors import InputError
-from .fast_step import fast_path_applies as _fast_path_applies
-from .fast_step import per_tensor_step
+from .fast_step import fast_path_applies, per_tensor_step
 from .network import MODES, STATE_KEYS, OptimizerNet, init_state
 from .weights_file import default_weights_path, load_weights
 
@@ -106,7 +105,7 @@ class LearnedOptimizer(torch.optim.Optimizer):
                 self.state[p].update(init_state(p))
         if params and self.net.mlp[0].weight.device != params[0].device:
             self.net.to(params[0].device)
-        if self.total_steps and _fast_path_applies(self.net, params, self.state):
+        if self.total_steps and fast_path_applies(self.net, params, self.state):
             per_tensor_step(self.net, params, [self.state[p] for p in params], self.total_steps)
             return loss
         for p in params:

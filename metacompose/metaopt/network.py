@@ -80,6 +80,22 @@ MODES = ("pure", "correction", "bounded")
 PROGRESS = ("absolute", "relative")
 GRANULARITIES = ("coordinate", "tensor")
 _ADAM_EPS = 1e-8
+COSINES = (("g", "m0"), ("g", "m1"), ("g", "m2"), ("m1", "m2"), ("g", "p"), ("m1", "p"))
+L1_RATIOS = ("g", "m1")
+"""The ``"tensor"``-granularity statistics, in their input order: the cosine over the tensor of each pair of
+:data:`COSINES`, then ``mean|x| / rms(x)`` of each of :data:`L1_RATIOS` (``g``: gradient, ``p``: parameter,
+``m0``/``m1``/``m2``: the momenta). ``fast_step.py`` computes the same list for a whole model at once."""
+
+
+def relative_progress(u: torch.Tensor) -> list[torch.Tensor]:
+    """The five ``"relative"`` progress features of the fraction ``u`` in [0, 1] of the run done."""
+    return [u, u * u, u ** 3, 1.0 - u, 4.0 * u * (1.0 - u)]
+
+
+def nominal_decay(t: torch.Tensor, total_steps: float) -> torch.Tensor:
+    """The ``"bounded"`` mode's factor on the nominal rate at 1-based step ``t`` of ``T`` steps: ``max(0, 1 - (t-1)/T)``,
+    the linear decay of the members' Adam."""
+    return torch.clamp(1.0 - (t - 1.0) / float(total_steps), min=0.0)
 
 
 def init_state(p: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -206,8 +222,7 @@ class OptimizerNet(nn.Module):
         else:
             if total_steps is None or total_steps <= 0:
                 raise InputError("a learned optimizer with relative progress needs the run's total steps")
-            u = torch.clamp(t / float(total_steps), 0.0, 1.0)
-            shared += [u, u * u, u ** 3, 1.0 - u, 4.0 * u * (1.0 - u)]
+            shared += relative_progress(torch.clamp(t / float(total_steps), 0.0, 1.0))
         return coord, torch.stack(torch.broadcast_tensors(*shared), dim=-1)
 
     @staticmethod
@@ -218,13 +233,14 @@ class OptimizerNet(nn.Module):
         def mean(x: torch.Tensor) -> torch.Tensor:
             return x.mean(dim=dims, keepdim=True) if dims else x
 
-        def cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return mean(a * b) / (_tensor_rms(a, nb) * _tensor_rms(b, nb))
-
-        m0, m1, m2 = st["m0"], st["m1"], st["m2"]
-        stats = [cos(g, m0), cos(g, m1), cos(g, m2), cos(m1, m2), cos(g, p), cos(m1, p),
-                 mean(g.abs()) / _tensor_rms(g, nb), mean(m1.abs()) / _tensor_rms(m1, nb)]
+        x = {"g": g, "p": p, "m0": st["m0"], "m1": st["m1"], "m2": st["m2"]}
+        stats = [mean(x[a] * x[b]) / (_tensor_rms(x[a], nb) * _tensor_rms(x[b], nb)) for a, b in COSINES]
+        stats += [mean(x[a].abs()) / _tensor_rms(x[a], nb) for a in L1_RATIOS]
         return torch.stack(stats, dim=-1)
+
+    def scale(self, s: torch.Tensor) -> torch.Tensor:
+        """The step-size factor of the network's log-magnitude output ``s``: ``exp(c * tanh(s / c))``, ``c = mag_clip``."""
+        return torch.exp(self.mag_clip * torch.tanh(s / self.mag_clip))
 
     def _outputs(self, coord: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         """``self.mlp`` applied to the features of :meth:`_feature_parts` without expanding the shared ones: their
@@ -262,7 +278,7 @@ class OptimizerNet(nn.Module):
         new["v"] = BETA2 * state["v"] + (1.0 - BETA2) * g * g
         out = self._outputs(*self._feature_parts(p, g, new, step, nb, total_steps))
         d, s = out[..., 0], out[..., 1]
-        scale = torch.exp(self.mag_clip * torch.tanh(s / self.mag_clip))
+        scale = self.scale(s)
         if self.mode == "pure":
             return self.step_scale * d * scale, new
         t = _bcast(step, p)
@@ -272,7 +288,7 @@ class OptimizerNet(nn.Module):
         lr = self.adam_lr if adam_lr is None else float(adam_lr)
         if self.mode == "correction":
             return self.step_scale * d * scale - lr * adam, new
-        lr_t = lr * torch.clamp(1.0 - (t - 1.0) / float(total_steps), min=0.0)
+        lr_t = lr * nominal_decay(t, total_steps)
         extra = self.correction_bound * torch.tanh(d)
         if self.granularity == "tensor":  # a bounded multiple of the momentum-free step -g / sqrt(v)
             extra = -extra * g / (torch.sqrt(v_hat) + _ADAM_EPS)

@@ -78,14 +78,15 @@ class PanelTask:
         return copy.deepcopy(self.net)
 
 
-def _split(ys: list[np.ndarray], h: int, min_length: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Cut each series ``h`` points before its end: ``(the cut series, their validation targets (S, h), kept)``."""
+def _split(ys: list[np.ndarray], h: int, min_length: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Cut each series ``h`` points before its end: ``(the cut series, their validation targets (S, h))``; series
+    shorter than ``h + min_length`` are left out."""
     keep = np.array([y.shape[0] >= h + min_length for y in ys], dtype=bool)
     if not keep.any():
         raise InputError(f"no series has the h + {min_length} = {h + min_length} points a task needs")
     cut = [np.asarray(y, dtype=float)[:-h] for y, k in zip(ys, keep) if k]
     targets = np.array([np.asarray(y, dtype=float)[-h:] for y, k in zip(ys, keep) if k]).reshape(-1, h)
-    return cut, targets, keep
+    return cut, targets
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -94,7 +95,7 @@ def _t(a: np.ndarray) -> torch.Tensor:
 
 def _neural_task(member, kind: str, ys: list[np.ndarray], h: int, m: int, seed: int) -> PanelTask:
     """A task of :class:`MLP` / :class:`LSTM` (default ``"mean_abs"`` transform) on the series ``ys``."""
-    cut, targets, _ = _split(ys, h, member.min_length)
+    cut, targets = _split(ys, h, member.min_length)
     member.fit_panel(cut)  # stores the panel (no horizon: nothing is trained), so window_length sees it
     L = member.window_length(h)
     # Xf: the input window ending at each cut; ok: the series the network forecasts (not all zero)
@@ -110,7 +111,7 @@ def _neural_task(member, kind: str, ys: list[np.ndarray], h: int, m: int, seed: 
 
 def _nbeats_task(member: NBEATS, ys: list[np.ndarray], h: int, m: int, seed: int) -> PanelTask:
     """A task of :class:`NBEATS`'s first ensemble member on the series ``ys``."""
-    cut, targets, _ = _split(ys, h, member.min_length)
+    cut, targets = _split(ys, h, member.min_length)
     member.fit_panel(cut)
     L, loss, _ = member.members(h)[0]
     if loss != "smape":
